@@ -1,0 +1,337 @@
+"""Validation generated from the record declaration: a pydantic model and a table validator.
+
+`patient_model()` builds the pydantic model of one patient's baseline record (the API's request
+body). `validate_table()` validates a whole baseline table with pandera and returns it in
+canonical units, keeping every row: rows with problems carry them in a ``problems`` column and
+values outside the training population's range are listed in ``flags``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+
+from features.record import FIELDS, REQUIRED, FieldSpec
+from features.units import UnitError
+
+PROBLEMS: Final = "problems"
+FLAGS: Final = "flags"
+SEPARATOR: Final = "; "
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "positive", "pos"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", "negative", "neg"})
+_SEX = {"f": "F", "female": "F", "w": "F", "woman": "F", "m": "M", "male": "M", "man": "M"}
+
+
+class MissingColumnsError(ValueError):
+    """A table lacks columns it must have; the message names every one."""
+
+    def __init__(self, table: str, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(f"{table}: missing required column(s): {', '.join(missing)}")
+
+
+# -- pydantic ---------------------------------------------------------------------------------
+
+
+def _python_type(spec: FieldSpec) -> Any:
+    if spec.kind == "number":
+        return float
+    if spec.kind == "integer":
+        return int
+    if spec.kind == "boolean":
+        return bool
+    if spec.categories:
+        return Literal[spec.categories]
+    return str
+
+
+def _json_extra(spec: FieldSpec) -> dict[str, Any]:
+    extra: dict[str, Any] = {"source": spec.source, "role": spec.role}
+    if spec.unit:
+        extra["unit"] = spec.unit
+    if spec.has_alternative_units:
+        extra["accepted_units"] = list(spec.units.symbols)
+    if spec.hard:
+        extra["plausible_range"] = list(spec.hard)
+    if spec.soft:
+        extra["training_range"] = list(spec.soft)
+    if spec.loinc:
+        extra["loinc"] = list(spec.loinc)
+    return extra
+
+
+def _field_definition(spec: FieldSpec) -> tuple[Any, Any]:
+    description = spec.description + (f" Canonical unit: {spec.unit}." if spec.unit else "")
+    low = high = None
+    if spec.hard and not spec.has_alternative_units:
+        # Alternative units are range-checked after conversion, in the field validator.
+        low, high = spec.hard
+    annotation = _python_type(spec)
+    info = Field(
+        default=... if spec.required else None,
+        description=description,
+        json_schema_extra=_json_extra(spec),
+        ge=low,
+        le=high,
+    )
+    return (annotation if spec.required else annotation | None), info
+
+
+def _to_canonical(value: float | None, info: ValidationInfo) -> float | None:
+    """Convert a multi-unit value to its canonical unit and check its plausible range."""
+    if value is None or info.field_name is None:
+        return value
+    spec = FIELDS_BY_NAME_WITH_UNITS[info.field_name]
+    given = info.data.get(spec.unit_column) or spec.unit
+    try:
+        unit = spec.units.lookup(given, field=spec.name)
+    except UnitError as error:
+        raise ValueError(str(error)) from None
+    canonical = unit.to_canonical(value)
+    if spec.hard and not spec.hard[0] <= canonical <= spec.hard[1]:
+        raise ValueError(_range_message(spec, unit.symbol))
+    return canonical
+
+
+FIELDS_BY_NAME_WITH_UNITS: Final = {s.name: s for s in FIELDS if s.has_alternative_units}
+
+
+@functools.cache
+def patient_model() -> type[BaseModel]:
+    """The pydantic model of one baseline record, generated from `features.record.FIELDS`.
+
+    Fields with alternative units take an optional ``<field>_unit``; the validated model holds
+    every value in its canonical unit. Unknown fields are rejected, and validation errors never
+    echo the input values (they would put patient data into server logs).
+    """
+    definitions: dict[str, Any] = {}
+    for spec in FIELDS:
+        if spec.has_alternative_units:
+            # Declared before the value so the value's validator can read it.
+            definitions[spec.unit_column] = (
+                Literal[spec.units.symbols] | None,
+                Field(default=None, description=f"Unit of {spec.name}; default {spec.unit}."),
+            )
+        definitions[spec.name] = _field_definition(spec)
+    validators = {
+        "canonical_units": field_validator(*FIELDS_BY_NAME_WITH_UNITS)(_to_canonical),
+    }
+    return create_model(
+        "PatientRecord",
+        __config__=ConfigDict(extra="forbid", hide_input_in_errors=True),
+        __validators__=validators,
+        **definitions,
+    )
+
+
+def canonical_values(record: BaseModel) -> dict[str, Any]:
+    """The record's field values (canonical units), without the unit fields."""
+    return {spec.name: getattr(record, spec.name) for spec in FIELDS}
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidatedTable:
+    """A table in canonical units with per-row ``problems`` and ``flags`` (empty string: none)."""
+
+    frame: pd.DataFrame
+
+    @property
+    def ok(self) -> pd.Series:
+        return self.frame[PROBLEMS].eq("")
+
+
+def _range_message(spec: FieldSpec, given_unit: str | None = None) -> str:
+    assert spec.hard is not None
+    converted = (
+        f" (given in {given_unit}, converted to {spec.unit})"
+        if given_unit and given_unit != spec.unit
+        else ""
+    )
+    return f"{spec.name}: outside the plausible range {spec.describe_range(spec.hard)}{converted}"
+
+
+class _RowNotes:
+    """Accumulates messages per row position, joined once at the end."""
+
+    def __init__(self, n: int) -> None:
+        self._notes: list[list[str]] = [[] for _ in range(n)]
+
+    def add(self, mask: np.ndarray, message: str) -> None:
+        for position in np.flatnonzero(mask):
+            self._notes[position].append(message)
+
+    def add_at(self, position: int, message: str) -> None:
+        self._notes[position].append(message)
+
+    def mentions(self, position: int, name: str) -> bool:
+        return any(note.startswith(f"{name}:") for note in self._notes[position])
+
+    def joined(self) -> list[str]:
+        return [SEPARATOR.join(dict.fromkeys(notes)) for notes in self._notes]
+
+
+def _parse_boolean(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("boolean"), np.zeros(len(column), dtype=bool)
+    text = column.astype("string").str.strip().str.lower()
+    result = pd.Series(pd.NA, index=column.index, dtype="boolean")
+    result[text.isin(_TRUE).fillna(False)] = True
+    result[text.isin(_FALSE).fillna(False)] = False
+    invalid = (text.notna() & (text != "") & result.isna()).to_numpy(dtype=bool)
+    return result, invalid
+
+
+def _parse_category(spec: FieldSpec, column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    text = column.astype("string").str.strip()
+    if spec.name == "sex":
+        text = (
+            text.str.lower()
+            .map(_SEX, na_action="ignore")
+            .astype("string")
+            .where(text.notna() & (text != ""))
+        )
+        invalid = (column.notna() & text.isna()).to_numpy(dtype=bool)
+        return text, invalid
+    text = text.where(text != "")
+    if spec.categories:
+        invalid = (text.notna() & ~text.isin(spec.categories)).to_numpy(dtype=bool)
+        return text.where(~pd.Series(invalid, index=text.index), pd.NA), invalid
+    return text, np.zeros(len(text), dtype=bool)
+
+
+def _parse_number(
+    spec: FieldSpec, frame: pd.DataFrame, notes: _RowNotes
+) -> tuple[pd.Series, pd.Series]:
+    """Numeric values in the canonical unit, and the unit each was given in."""
+    raw = frame[spec.name]
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    text_given = raw.notna() & values.isna()
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        text_given &= raw.astype("string").str.strip().ne("").fillna(False)
+    notes.add(text_given.to_numpy(dtype=bool), f"{spec.name}: not a number")
+    given_unit = pd.Series(spec.unit, index=frame.index, dtype="string")
+    if spec.unit_column in frame.columns:
+        symbols = frame[spec.unit_column]
+        factors, unknown = spec.units.factors(symbols.to_numpy(dtype=object), field=spec.name)
+        unknown &= values.notna().to_numpy()
+        notes.add(
+            unknown,
+            f"{spec.name}: unit not accepted (accepted: {', '.join(spec.units.symbols)})",
+        )
+        values = values * factors
+        given_unit = symbols.astype("string").fillna(spec.unit)
+    if spec.kind == "integer":
+        fractional = values.notna() & (values != np.floor(values))
+        notes.add(fractional.to_numpy(dtype=bool), f"{spec.name}: must be a whole number")
+        values = values.where(~fractional)
+    return values, given_unit
+
+
+@functools.cache
+def table_schema() -> pa.DataFrameSchema:
+    """The pandera schema of a baseline table in canonical units, from `FIELDS`."""
+    columns: dict[str, pa.Column] = {}
+    for spec in FIELDS:
+        checks = [pa.Check.in_range(*spec.hard)] if spec.hard else []
+        if spec.categories:
+            checks.append(pa.Check.isin(list(spec.categories)))
+        dtype: Any = {"number": float, "integer": float, "boolean": "boolean"}.get(
+            spec.kind, "string"
+        )
+        columns[spec.name] = pa.Column(
+            dtype,
+            checks=checks,
+            nullable=not spec.required,
+            required=False,
+            description=spec.description,
+        )
+    return pa.DataFrameSchema(columns, strict=False, name="baseline record")
+
+
+def validate_table(frame: pd.DataFrame, *, table: str = "baseline table") -> ValidatedTable:
+    """Validate a baseline table against the record declaration, keeping every row.
+
+    Raises `MissingColumnsError` naming every required column that is absent. Otherwise returns
+    the table with each declared field converted to its canonical unit (unit columns consumed),
+    other columns passed through unchanged, and ``problems``/``flags`` per row. A row with a
+    problem keeps its values, except that a value that failed validation is set missing so it
+    can never reach a model.
+    """
+    missing = [name for name in REQUIRED if name not in frame.columns]
+    if missing:
+        raise MissingColumnsError(table, missing)
+    frame = frame.reset_index(drop=True)
+    notes, flags = _RowNotes(len(frame)), _RowNotes(len(frame))
+    canonical: dict[str, pd.Series] = {}
+    given_units: dict[str, pd.Series] = {}
+    for spec in FIELDS:
+        if spec.name not in frame.columns:
+            continue
+        if spec.kind in ("number", "integer"):
+            canonical[spec.name], given_units[spec.name] = _parse_number(spec, frame, notes)
+        else:
+            parse = (
+                _parse_boolean
+                if spec.kind == "boolean"
+                else functools.partial(_parse_category, spec)
+            )
+            canonical[spec.name], invalid = parse(frame[spec.name])
+            notes.add(invalid, f"{spec.name}: not one of the accepted values")
+    out = pd.DataFrame(canonical, index=frame.index)
+    _apply_schema(out, notes, given_units)
+    for spec in FIELDS:
+        if spec.soft and spec.name in out.columns:
+            outside = out[spec.name].notna() & ~out[spec.name].between(*spec.soft)
+            flags.add(
+                outside.to_numpy(dtype=bool),
+                f"{spec.name}: outside the training population's range "
+                f"{spec.describe_range(spec.soft)}",
+            )
+    unit_columns = {spec.unit_column for spec in FIELDS}
+    passthrough = [c for c in frame.columns if c not in out.columns and c not in unit_columns]
+    result = pd.concat([frame[passthrough], out], axis=1)
+    result[PROBLEMS] = pd.Series(notes.joined(), index=frame.index, dtype="string")
+    result[FLAGS] = pd.Series(flags.joined(), index=frame.index, dtype="string")
+    return ValidatedTable(result)
+
+
+def _apply_schema(out: pd.DataFrame, notes: _RowNotes, given_units: dict[str, pd.Series]) -> None:
+    """Run the pandera schema lazily and turn each failure into a per-row problem."""
+    try:
+        table_schema().validate(out, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        cases = cases[cases["index"].notna()]
+        for (column, check), group in cases.groupby(["column", "check"], sort=False):
+            spec = FIELDS_BY_NAME[str(column)]
+            positions = group["index"].astype(int).to_numpy()
+            for position in positions:
+                if check == "not_nullable" and notes.mentions(position, spec.name):
+                    continue  # the value was already rejected, with a more precise reason
+                notes.add_at(position, _failure_message(spec, str(check), given_units, position))
+            if str(check) != "not_nullable":
+                out.loc[positions, spec.name] = pd.NA if spec.kind != "number" else np.nan
+
+
+FIELDS_BY_NAME: Final = {spec.name: spec for spec in FIELDS}
+
+
+def _failure_message(
+    spec: FieldSpec, check: str, given_units: dict[str, pd.Series], position: int
+) -> str:
+    if check == "not_nullable":
+        return f"{spec.name}: required value missing"
+    if check.startswith("in_range"):
+        unit = given_units[spec.name].iloc[position] if spec.name in given_units else None
+        return _range_message(spec, None if pd.isna(unit) else str(unit))
+    return f"{spec.name}: failed check {check}"
