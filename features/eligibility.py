@@ -1,0 +1,126 @@
+"""Who the model applies to: screening against the MRBS criteria (DOMAIN.md section 2).
+
+A patient is ``eligible`` (True) only when every machine-checkable criterion is known and met;
+``False`` when any criterion fails (every failing reason is listed); and unknown (NA) when none
+fails but some are not known. Unknown facts are reported as unknown, never as eligible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from features.record import EXCLUSIONS, INCLUSION
+
+ELIGIBLE: Final = "eligible"
+REASONS: Final = "eligibility_reasons"
+UNKNOWN_PREFIX: Final = "unknown: "
+
+#: SLEDAI-2K at or above which disease counts as active: Yee et al., Rheumatology 2011;50:982
+#: found 3 or 4 the best cut-off for active disease.
+ACTIVE_SLEDAI_MIN: Final = 4
+ADULT_AGE_OVER: Final = 18.0
+IGG_MIN_MG_DL: Final = 400.0
+IGA_MIN_MG_DL: Final = 10.0
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion: the field it reads and when the patient fails it."""
+
+    field: str
+    reason: str
+    fails: Callable[[pd.Series], pd.Series]
+
+
+def _below(limit: float) -> Callable[[pd.Series], pd.Series]:
+    return lambda values: values.astype("Float64") < limit
+
+
+def _at_most(limit: float) -> Callable[[pd.Series], pd.Series]:
+    return lambda values: values.astype("Float64") <= limit
+
+
+def _is_true(values: pd.Series) -> pd.Series:
+    return values.astype("boolean")
+
+
+def _is_false(values: pd.Series) -> pd.Series:
+    return ~values.astype("boolean")
+
+
+CRITERIA: Final[tuple[Criterion, ...]] = (
+    Criterion("age", "age 18 or under", _at_most(ADULT_AGE_OVER)),
+    Criterion(
+        "sledai_2k",
+        f"inactive disease (SLEDAI-2K below {ACTIVE_SLEDAI_MIN})",
+        _below(ACTIVE_SLEDAI_MIN),
+    ),
+    Criterion("igg", "IgG below 400 mg/dL", _below(IGG_MIN_MG_DL)),
+    Criterion("iga", "IgA below 10 mg/dL", _below(IGA_MIN_MG_DL)),
+    *(Criterion(spec.name, f"not met: {spec.description}", _is_false) for spec in INCLUSION),
+    *(Criterion(spec.name, spec.description, _is_true) for spec in EXCLUSIONS),
+)
+
+
+def screen_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Screen every row of a canonical baseline table; returns ``eligible`` and the reasons.
+
+    A criterion whose column is absent counts as unknown for every row.
+    """
+    n = len(frame)
+    failed = np.zeros(n, dtype=bool)
+    unknown = np.zeros(n, dtype=bool)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    unknowns: list[list[str]] = [[] for _ in range(n)]
+    for criterion in CRITERIA:
+        if criterion.field in frame.columns:
+            outcome = criterion.fails(frame[criterion.field])
+            fails = outcome.fillna(False).to_numpy(dtype=bool)
+            missing = outcome.isna().to_numpy(dtype=bool)
+        else:
+            fails, missing = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+        for position in np.flatnonzero(fails):
+            reasons[position].append(criterion.reason)
+        for position in np.flatnonzero(missing):
+            unknowns[position].append(criterion.field)
+        failed |= fails
+        unknown |= missing
+    eligible = pd.array(~failed, dtype="boolean")
+    eligible[~failed & unknown] = pd.NA
+    text = [
+        "; ".join(r + ([UNKNOWN_PREFIX + ", ".join(u)] if u else []))
+        for r, u in zip(reasons, unknowns, strict=True)
+    ]
+    return pd.DataFrame(
+        {ELIGIBLE: eligible, REASONS: pd.array(text, dtype="string")}, index=frame.index
+    )
+
+
+@dataclass(frozen=True)
+class Screening:
+    """One patient's screening: eligible (None = unknown), failing reasons, unknown fields."""
+
+    eligible: bool | None
+    reasons: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+
+def screen(record: Mapping[str, Any]) -> Screening:
+    """Screen one patient given as a mapping of canonical values (None = not known)."""
+    reasons: list[str] = []
+    unknown: list[str] = []
+    for criterion in CRITERIA:
+        value = record.get(criterion.field)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            unknown.append(criterion.field)
+            continue
+        outcome = criterion.fails(pd.Series([value]))
+        if bool(outcome.iloc[0]):
+            reasons.append(criterion.reason)
+    eligible = False if reasons else (None if unknown else True)
+    return Screening(eligible, tuple(reasons), tuple(unknown))
