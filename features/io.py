@@ -89,11 +89,18 @@ def atomic_path(target: Path) -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     temporary = Path(name)
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
     try:
         yield temporary
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
