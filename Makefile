@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORK := work/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo lint test bench clean
+.PHONY: help setup demo ui lint test bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -19,9 +19,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install MRBS with its test tools
 
-demo: setup ## end to end on the embedded default: simulate a cohort, build its baseline table
+demo: setup ## end to end on the embedded default: simulate, build, train, register, promote
 	$(BIN)/mrbs simulate --n 2000 --seed 7 --out $(WORK)/raw
 	$(BIN)/mrbs cohort build $(WORK)/raw --out $(WORK)/baseline.parquet
+	$(BIN)/mrbs train --cohort $(WORK)/baseline.parquet
+	$(BIN)/mrbs promote @candidate
+
+ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
 lint: setup ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
@@ -35,4 +40,4 @@ bench: setup ## benchmarks (figures printed; see bench/README.md)
 	$(BIN)/python -m bench.cohort_build
 
 clean: ## remove the virtualenv and demo outputs
-	rm -rf $(VENV) work
+	rm -rf $(VENV) work mlruns

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from training.config import TrainingConfig
 
 app = typer.Typer(
     name="mrbs",
@@ -18,10 +21,6 @@ app = typer.Typer(
 )
 cohort_app = typer.Typer(help="Assemble baseline cohort tables from raw clinical records.")
 app.add_typer(cohort_app, name="cohort")
-
-
-class UserError(Exception):
-    """An error the user can fix; its message says what to do."""
 
 
 def _quiet_third_party_noise() -> None:
@@ -88,6 +87,96 @@ def cohort_build(
     elapsed = time.perf_counter() - started
     typer.echo(cohort.summary.to_json())
     typer.echo(f"wrote {table_path} and {summary_path} in {elapsed:.1f} s")
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Training configuration (YAML); default configs/default.yaml."),
+]
+
+
+def _config(path: Path | None) -> TrainingConfig:
+    from training.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def train(
+    cohort: Annotated[Path, typer.Option(help="Baseline table from `mrbs cohort build`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Fit, validate and compare the configured candidates; register the best in MLflow."""
+    from features.io import TableError
+    from mrbs.settings import Settings
+    from training.data import CohortError
+    from training.train import NothingToRegisterError, summary_json
+    from training.train import train as run_training
+
+    settings = Settings()
+    started = time.perf_counter()
+    try:
+        result = run_training(cohort, _config(config), settings)
+    except (TableError, CohortError, NothingToRegisterError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(summary_json(result))
+    typer.echo(
+        f"registered {result.registered.name} version {result.registered.version} "
+        f"(alias candidate) in {time.perf_counter() - started:.0f} s; tracking store: "
+        f"{settings.resolved_tracking_uri}"
+    )
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="Model URI, e.g. models:/mrbs-sri4/3 or @champion.")],
+    cohort: Annotated[Path, typer.Option(help="Baseline table of the validation cohort.")],
+    config: ConfigOption = None,
+) -> None:
+    """Validate a registered model on another cohort (external validation), nothing refitted."""
+    from mlflow.exceptions import MlflowException
+
+    from features.io import TableError
+    from mrbs.settings import Settings
+    from training.data import CohortError
+    from training.evaluate import evaluate as run_evaluation
+
+    try:
+        result = run_evaluation(model, cohort, _config(config), Settings())
+    except (TableError, CohortError, MlflowException) as error:
+        raise _fail(str(error)) from None
+    typer.echo(result.to_json())
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        str,
+        typer.Argument(help="Version to make the champion: a number, or an alias like @candidate."),
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Move the `champion` alias to a version, only if its promotion gate passes."""
+    from mlflow.exceptions import MlflowException
+
+    from mrbs.settings import Settings
+    from training import tracking
+    from training.registry import PromotionRefusedError, resolve_alias
+    from training.registry import promote as run_promotion
+
+    settings = Settings()
+    loaded = _config(config)
+    tracking.configure(settings)
+    try:
+        if version.startswith("@"):
+            version = resolve_alias(loaded.registered_model, version[1:])
+        run_promotion(loaded.registered_model, version, loaded)
+    except (PromotionRefusedError, MlflowException) as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"{loaded.registered_model} version {version} is now the champion")
 
 
 if __name__ == "__main__":

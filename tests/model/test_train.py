@@ -1,0 +1,215 @@
+"""Training end to end on a simulated cohort: MLflow runs, registry, gate, model card."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.models import Model
+
+from features.cohort import LABEL
+from features.pipeline import input_fields
+from mrbs.settings import Settings
+from training import tracking
+from training.config import Candidate, TrainingConfig, load_config
+from training.data import CohortError, load_cohort
+from training.evaluate import evaluate
+from training.registry import CHAMPION_ALIAS, PromotionRefusedError, promote, resolve_alias
+from training.train import NothingToRegisterError, TrainingResult, train
+
+
+def small_config(**updates: object) -> TrainingConfig:
+    """Two model families, few resamples: the whole flow in seconds."""
+    base = load_config()
+    config = base.model_copy(
+        update={
+            "cv_folds": 3,
+            "n_jobs": 1,
+            "candidates": [
+                Candidate(
+                    name="logistic-core",
+                    kind="logistic_spline",
+                    feature_set="core",
+                    grid={"C": [0.1, 1.0]},
+                ),
+                Candidate(
+                    name="xgboost-extended",
+                    kind="xgboost",
+                    feature_set="extended",
+                    grid={"max_depth": [2], "n_estimators": [80], "learning_rate": [0.1]},
+                ),
+            ],
+            "validation": base.validation.model_copy(update={"bootstrap_resamples": 8}),
+        }
+    )
+    return config.model_copy(update=updates)
+
+
+@pytest.fixture(scope="module")
+def trained(
+    development_cohort: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[TrainingResult, Settings]:
+    settings = Settings(home=tmp_path_factory.mktemp("store") / "mlruns")
+    return train(development_cohort, small_config(), settings), settings
+
+
+def test_parent_and_nested_runs_are_logged(trained: tuple[TrainingResult, Settings]) -> None:
+    result, settings = trained
+    tracking.configure(settings)
+    client = MlflowClient()
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.params["seed"] == str(small_config().seed)
+    assert len(parent.data.params["cohort_sha256"]) == 64
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result.parent_run_id}'",
+    )
+    assert sorted(run.info.run_name for run in children) == ["logistic-core", "xgboost-extended"]
+    for child in children:
+        metrics = child.data.metrics
+        for name in (
+            "auroc",
+            "calibration_slope",
+            "calibration_intercept",
+            "ici",
+            "oe_ratio",
+            "brier",
+        ):
+            assert metrics[f"{name}_lower"] <= metrics[name] <= metrics[f"{name}_upper"]
+        assert 0.6 < metrics["auroc"] < 0.85
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
+        assert artifacts == {
+            f"plots/{n}.png" for n in ("roc", "calibration", "decision_curve", "effects")
+        }
+    root = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert {"config.yaml", "cohort_schema.json", "comparison.csv", "model_card"} <= root
+
+
+def test_chosen_model_is_registered_with_card_signature_and_alias(
+    trained: tuple[TrainingResult, Settings],
+) -> None:
+    result, settings = trained
+    tracking.configure(settings)
+    client = MlflowClient()
+    assert resolve_alias("mrbs-sri4", "candidate") == result.registered.version
+    version = client.get_model_version("mrbs-sri4", result.registered.version)
+    assert version.tags["mrbs.candidate"] == result.chosen.name
+    card = mlflow.artifacts.load_text(f"runs:/{result.chosen.run_id}/model_card/model_card.md")
+    for section in (
+        "Intended use",
+        "Population",
+        "Predictors",
+        "Missing data",
+        "Performance",
+        "Calibration",
+        "Subgroups",
+        "Decision curve",
+        "Limitations",
+    ):
+        assert f"## {section}" in card
+    assert "<table>" in mlflow.artifacts.load_text(
+        f"runs:/{result.chosen.run_id}/model_card/model_card.html"
+    )
+    signature = Model.load(result.registered.model_uri).signature
+    assert signature is not None
+    assert signature.inputs.input_names() == list(
+        input_fields(result.chosen.fitted.candidate.feature_set)
+    )
+
+
+def test_logged_model_predicts_like_the_fitted_pipeline(
+    trained: tuple[TrainingResult, Settings], development_cohort: Path
+) -> None:
+    result, settings = trained
+    tracking.configure(settings)
+    loaded = mlflow.sklearn.load_model(result.registered.model_uri)
+    cohort = load_cohort(development_cohort, eligible_only=True)
+    X = cohort.inputs(result.chosen.fitted.candidate.feature_set).head(50)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X), result.chosen.fitted.pipeline.predict_proba(X)
+    )
+    pyfunc = mlflow.pyfunc.load_model(result.registered.model_uri)
+    np.testing.assert_allclose(np.asarray(pyfunc.predict(X))[:, 1], loaded.predict_proba(X)[:, 1])
+
+
+def test_promotion_goes_through_the_gate(trained: tuple[TrainingResult, Settings]) -> None:
+    result, settings = trained
+    tracking.configure(settings)
+    strict = small_config(gate=small_config().gate.model_copy(update={"min_auroc": 0.99}))
+    with pytest.raises(PromotionRefusedError, match=r"AUROC .* below 0\.99"):
+        promote("mrbs-sri4", result.registered.version, strict)
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        resolve_alias("mrbs-sri4", CHAMPION_ALIAS)
+    promote("mrbs-sri4", result.registered.version, small_config())
+    assert resolve_alias("mrbs-sri4", CHAMPION_ALIAS) == result.registered.version
+
+
+def test_external_validation_on_another_cohort(
+    trained: tuple[TrainingResult, Settings], validation_cohort: Path
+) -> None:
+    result, settings = trained
+    evaluation = evaluate(result.registered.model_uri, validation_cohort, small_config(), settings)
+    report = evaluation.report
+    assert not report.internal
+    assert 0.6 < report.apparent["auroc"] < 0.85
+    low, high = report.interval("auroc")
+    assert low < report.apparent["auroc"] < high
+    assert '"gate_passed"' in evaluation.to_json()
+
+
+def test_cohort_without_label_is_a_clear_error(development_cohort: Path, tmp_path: Path) -> None:
+    path = tmp_path / "no-label.parquet"
+    pd.read_parquet(development_cohort).drop(columns=[LABEL]).to_parquet(path)
+    with pytest.raises(CohortError, match=f"no {LABEL} column"):
+        train(path, small_config(), Settings(home=tmp_path / "mlruns"))
+
+
+def test_cohort_too_small_is_a_clear_error(development_cohort: Path, tmp_path: Path) -> None:
+    path = tmp_path / "small.parquet"
+    pd.read_parquet(development_cohort).head(40).to_parquet(path)
+    with pytest.raises(CohortError, match=r"too small to train: \d+ usable patients"):
+        train(path, small_config(), Settings(home=tmp_path / "mlruns"))
+
+
+def test_below_riley_minimum_needs_an_override(development_cohort: Path, tmp_path: Path) -> None:
+    path = tmp_path / "modest.parquet"
+    pd.read_parquet(development_cohort).head(500).to_parquet(path)
+    config = small_config(candidates=small_config().candidates[:1])
+    with pytest.raises(NothingToRegisterError, match="below the Riley minimum"):
+        train(path, config, Settings(home=tmp_path / "a"))
+    allowed = config.model_copy(
+        update={"sample_size": config.sample_size.model_copy(update={"allow_below_minimum": True})}
+    )
+    settings = Settings(home=tmp_path / "b")
+    result = train(path, allowed, settings)
+    tracking.configure(settings)
+    tags = MlflowClient().get_model_version("mrbs-sri4", result.registered.version).tags
+    assert tags["mrbs.sample_size.override"] == "true"
+    assert tags["mrbs.sample_size.met"] == "false"
+
+
+def _initialise(home: str) -> str:
+    settings = Settings(home=Path(home))
+    tracking.configure(settings)
+    return tracking.ensure_experiment("parallel", settings)
+
+
+def test_fresh_store_survives_parallel_first_use(tmp_path: Path) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        ids = pool.map(_initialise, [str(tmp_path / "mlruns")] * 4)
+    assert len(set(ids)) == 1
+
+
+class Unreviewed:
+    """A type nobody reviewed for the skops format."""
+
+
+def test_unreviewed_types_are_refused_not_pickled() -> None:
+    with pytest.raises(tracking.UntrustedTypesError, match=r"test_train\.Unreviewed"):
+        tracking.reviewed_trusted_types({"step": Unreviewed()})
