@@ -20,9 +20,9 @@ import pandas as pd
 
 from features import eligibility, sledai, sri
 from features import tables as t
-from features.io import atomic_path, find_table, read_table, write_table
+from features.io import SUFFIXES, TableError, atomic_path, find_table, read_table, write_table
 from features.labs import labs_at_visit
-from features.record import C3_LOWER_LIMIT_MG_DL, C4_LOWER_LIMIT_MG_DL, FIELDS_BY_NAME
+from features.record import C3_LOWER_LIMIT_MG_DL, C4_LOWER_LIMIT_MG_DL, FIELDS, FIELDS_BY_NAME
 from features.schema import FLAGS, PROBLEMS, SEPARATOR, validate_table
 
 LABEL: Final = "sri4_w48"
@@ -77,6 +77,18 @@ def read_raw_tables(folder: Path) -> dict[str, pd.DataFrame]:
     }
 
 
+def check_output(folder: Path, out: Path) -> None:
+    """TableError if ``out`` (or its summary) would replace one of the input tables."""
+    inputs = {
+        (folder / f"{name}{suffix}").resolve() for name in t.TABLE_NAMES for suffix in SUFFIXES
+    }
+    for target in (out, summary_path(out)):
+        if target.resolve() in inputs:
+            raise TableError(
+                f"{target}: is an input table; choose another --out (inputs are never modified)"
+            )
+
+
 def build_cohort(folder: Path) -> Cohort:
     """Build the baseline table from the raw tables in ``folder``."""
     raw = read_raw_tables(folder)
@@ -105,9 +117,17 @@ def assemble(patients: pd.DataFrame, labs: pd.DataFrame, assessments: pd.DataFra
     base_assessment = _assessment_at(visits, t.BASELINE_WEEK, baseline_labs.wide)
     week48 = _assessment_at(visits, t.OUTCOME_WEEK, outcome_labs.wide)
 
-    wide = patients.drop_duplicates(t.PATIENT_ID).set_index(t.PATIENT_ID)
-    wide = wide.join(baseline_labs.wide, how="left")
-    wide = wide.join(base_assessment.frame[["sledai_2k", *_ORGAN_ITEMS]], how="left")
+    derived = baseline_labs.wide.join(
+        base_assessment.frame[["sledai_2k", *_ORGAN_ITEMS]], how="outer"
+    ).reindex(columns=_derived_columns(baseline_labs.wide))
+    shadowed = [c for c in patients.columns if c in derived.columns]
+    if shadowed:
+        summary.dropped[
+            "patients columns replaced by values derived from labs and assessments: "
+            + ", ".join(shadowed)
+        ] = len(patients)
+    wide = patients.drop(columns=shadowed).drop_duplicates(t.PATIENT_ID).set_index(t.PATIENT_ID)
+    wide = wide.join(derived, how="left")
     wide = wide.rename_axis(t.PATIENT_ID).reset_index()
     aligned = patients[[t.PATIENT_ID]].merge(wide, on=t.PATIENT_ID, how="left")
     validated = validate_table(aligned, table="cohort").frame
@@ -125,6 +145,15 @@ def assemble(patients: pd.DataFrame, labs: pd.DataFrame, assessments: pd.DataFra
     table = pd.concat([validated, screening, label], axis=1)
     _summarise(table, summary)
     return Cohort(_order_columns(table), summary)
+
+
+def _derived_columns(labs_wide: pd.DataFrame) -> list[str]:
+    """Every column the labs and assessments provide, present even when no row supplied it."""
+    lab_fields = [spec.name for spec in FIELDS if spec.loinc or spec.analyte_names]
+    limits = ["c3_lower_limit", "c4_lower_limit", "anti_dsdna_cutoff"]
+    columns = [c for name in lab_fields + limits for c in (name, f"{name}_unit")]
+    extra = [c for c in labs_wide.columns if c not in columns]
+    return [*columns, *extra, "sledai_2k", *_ORGAN_ITEMS]
 
 
 def _patient_problems(patients: pd.DataFrame) -> np.ndarray:
@@ -314,7 +343,12 @@ def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
 def write_cohort(cohort: Cohort, out: Path) -> tuple[Path, Path]:
     """Write the baseline table and its JSON summary beside it, both atomically."""
     write_table(cohort.table, out)
-    summary_path = out.with_name(out.stem + ".summary.json")
-    with atomic_path(summary_path) as temporary:
+    summary = summary_path(out)
+    with atomic_path(summary) as temporary:
         temporary.write_text(cohort.summary.to_json() + "\n")
-    return out, summary_path
+    return out, summary
+
+
+def summary_path(out: Path) -> Path:
+    """Where the JSON summary of a baseline table written to ``out`` goes."""
+    return out.with_name(out.stem + ".summary.json")

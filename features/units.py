@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -76,20 +77,16 @@ class UnitSet:
 
         A missing symbol (None/NaN/empty) means the canonical unit.
         """
-        raw = np.asarray(symbols, dtype=object)
+        raw = pd.Series(np.asarray(symbols, dtype=object).ravel(), dtype="string").fillna("")
         table = {normalise_symbol(u.symbol): u.factor for u in self.all}
-        uniques, inverse = np.unique(_symbol_keys(raw), return_inverse=True)
-        lookup = np.array([table.get(str(u), np.nan) if u else 1.0 for u in uniques], dtype=float)
-        factors = lookup[inverse.reshape(raw.shape)] if raw.size else np.empty(0, dtype=float)
+        # Units repeat across a cohort: normalise each distinct spelling once.
+        codes, uniques = pd.factorize(raw)
+        lookup = np.array(
+            [table.get(normalise_symbol(u), np.nan) if u.strip() else 1.0 for u in uniques],
+            dtype=float,
+        )
+        factors = lookup[codes] if len(raw) else np.empty(0, dtype=float)
         return factors, np.isnan(factors)
-
-
-def _symbol_keys(raw: npt.NDArray[np.object_]) -> npt.NDArray[np.str_]:
-    keys = [
-        "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-        for value in raw.ravel()
-    ]
-    return np.array([normalise_symbol(k) if k else "" for k in keys], dtype=str)
 
 
 MG_DL = Unit("mg/dL")

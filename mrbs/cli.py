@@ -74,12 +74,13 @@ def cohort_build(
     out: Annotated[Path, typer.Option(help="Baseline table to write (.csv or .parquet).")],
 ) -> None:
     """Build one baseline row per patient: predictors, eligibility and the SRI-4 label."""
-    from features.cohort import build_cohort, write_cohort
+    from features.cohort import build_cohort, check_output, write_cohort
     from features.io import TableError
     from features.schema import MissingColumnsError
 
     started = time.perf_counter()
     try:
+        check_output(folder, out)
         cohort = build_cohort(folder)
         table_path, summary_path = write_cohort(cohort, out)
     except (TableError, MissingColumnsError) as error:

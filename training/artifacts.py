@@ -40,6 +40,6 @@ def log_validation(report: ValidationReport, folder: Path) -> None:
     )
     plots.decision_curve_plot(report.decision_curve, plot_folder / "decision_curve.png")
     plots.effects_plot(
-        report.effects, "odds ratio of response (log scale: see table)", plot_folder / "effects.png"
+        report.effects, "odds ratio of SRI-4 response (log scale)", plot_folder / "effects.png"
     )
     mlflow.log_artifacts(str(folder))

@@ -84,7 +84,10 @@ def effects_plot(effects: pd.DataFrame, xlabel: str, path: Path) -> Path:
         )
         axes.errorbar(ordered["effect"], positions, xerr=errors, fmt="o", color="#1f5fa8")
     else:
-        axes.barh(positions, ordered["effect"], color="#1f5fa8")
-    axes.set_yticks(positions, ordered["predictor"])
+        axes.hlines(positions, 1.0, ordered["effect"], color="#1f5fa8")
+        axes.plot(ordered["effect"], positions, "o", color="#1f5fa8")
+    axes.axvline(1.0, color="grey", linestyle=":")
+    axes.set_xscale("log")
+    axes.set_yticks(positions, ordered["predictor"] + "  (" + ordered["comparison"] + ")")
     axes.set(xlabel=xlabel, title="Predictor effects")
     return _save(figure, path)

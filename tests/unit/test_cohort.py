@@ -192,3 +192,27 @@ def test_malformed_table_names_file_and_problem(tmp_path: Path) -> None:
     (tmp_path / "labs.csv").write_text((tmp_path / "labs.csv").read_text().replace(",", ";"))
     with pytest.raises(TableError, match=r"labs\.csv: missing required column"):
         build_cohort(tmp_path)
+
+
+def test_patients_columns_do_not_shadow_derived_values() -> None:
+    # A patients table carrying its own SLEDAI-2K: the assessments' descriptors decide.
+    pats = patients("P1").assign(sledai_2k="8", c3="1")
+    cohort = assemble(pats, labs(core_labs("P1")), pd.DataFrame([visit("P1", 0, {"arthritis"})]))
+    row = row_of(cohort.table, "P1")
+    assert row["sledai_2k"] == 4
+    assert row["c3"] == 100
+    assert any("patients columns replaced" in reason for reason in cohort.summary.dropped)
+
+
+def test_unrecognised_required_analyte_is_a_per_row_problem() -> None:
+    raw = labs(core_labs("P1")).replace({"analyte": {"4485-9": "C3c"}})
+    cohort = assemble(patients("P1"), raw, pd.DataFrame([visit("P1", 0, {"arthritis"})]))
+    assert row_of(cohort.table, "P1")[PROBLEMS] == "c3: required value missing"
+    assert cohort.summary.dropped == {"lab rows with unrecognised analyte 'c3c'": 1}
+
+
+def test_empty_labs_table_gives_per_row_problems() -> None:
+    cohort = assemble(patients("P1"), labs([]), pd.DataFrame([visit("P1", 0, {"arthritis"})]))
+    problems = row_of(cohort.table, "P1")[PROBLEMS]
+    for name in ("c3", "c4", "igg", "anti_dsdna"):
+        assert f"{name}: required value missing" in problems
