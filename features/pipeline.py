@@ -8,7 +8,7 @@ predictors follows as a fitted `SimpleImputer` whose values are stored in the pi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -119,8 +119,37 @@ class BaselineFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "feature_names_in_")
         self._check_columns(X)
-        columns = {name: _derive(name, X) for name in FEATURE_SETS[self.feature_set]}
-        return pd.DataFrame(columns, index=X.index)
+        fields = {name: _field_array(X[name], name) for name in self.feature_names_in_}
+        return pd.DataFrame(
+            self.derive(fields), columns=FEATURE_SETS[self.feature_set], index=X.index
+        )
+
+    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
+        """The same derivation for records given as mappings (None = missing), without pandas.
+
+        This is the service's single-patient path: building a one-row DataFrame costs more than
+        the model. The caller has validated the records; required fields are still checked.
+        """
+        check_is_fitted(self, "feature_names_in_")
+        fields: dict[str, npt.NDArray[Any]] = {}
+        for name in self.feature_names_in_:
+            values = [record.get(name) for record in records]
+            if name == "sex":
+                fields[name] = np.asarray(values, dtype=object)
+            else:
+                fields[name] = np.asarray(
+                    [np.nan if v is None else float(v) for v in values], dtype=float
+                )
+        required = required_fields(self.feature_set)
+        empty = [f for f in required if np.isnan(fields[f]).any()]
+        if empty:
+            raise MissingPredictorsError(f"required predictor(s) missing: {', '.join(empty)}")
+        return self.derive(fields)
+
+    def derive(self, fields: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
+        """Model inputs (rows x features) from the record fields as arrays (sex as objects)."""
+        columns = [_derive(name, fields) for name in FEATURE_SETS[self.feature_set]]
+        return np.column_stack(columns) if columns else np.empty((0, 0))
 
     def get_feature_names_out(
         self, input_features: Sequence[str] | None = None
@@ -135,14 +164,23 @@ def _as_float(column: pd.Series) -> npt.NDArray[np.float64]:
     return np.asarray(column.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
 
 
-def _derive(name: str, X: pd.DataFrame) -> npt.NDArray[np.float64]:
+def _field_array(column: pd.Series, name: str) -> npt.NDArray[Any]:
+    if name == "sex":
+        return np.asarray(column.astype(object).where(column.notna(), None), dtype=object)
+    return _as_float(column)
+
+
+def _derive(name: str, fields: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
     if name == "log_anti_dsdna_xuln":
-        xuln = _as_float(X["anti_dsdna"]) / _as_float(X["anti_dsdna_cutoff"])
+        xuln = fields["anti_dsdna"] / fields["anti_dsdna_cutoff"]
         return np.asarray(np.log(np.maximum(xuln, _XULN_FLOOR)))
     if name == "male":
-        sex = X["sex"].astype("string")
-        return np.where(sex.isna(), np.nan, (sex == "M").astype(float))
-    return _as_float(X[name])
+        sex = np.asarray(fields["sex"], dtype=object)
+        male = np.full(len(sex), np.nan)
+        male[sex == "M"] = 1.0
+        male[sex == "F"] = 0.0
+        return male
+    return np.asarray(fields[name], dtype=float)
 
 
 def low_complement(frame: pd.DataFrame) -> pd.Series:

@@ -136,6 +136,22 @@ def canonical_values(record: BaseModel) -> dict[str, Any]:
     return {spec.name: getattr(record, spec.name) for spec in FIELDS}
 
 
+def _soft_message(spec: FieldSpec) -> str:
+    assert spec.soft is not None
+    return f"{spec.name}: outside the training population's range {spec.describe_range(spec.soft)}"
+
+
+def soft_range_flags(values: dict[str, Any]) -> list[str]:
+    """Flags for one record's canonical values outside the training population's range."""
+    return [
+        _soft_message(spec)
+        for spec in FIELDS
+        if spec.soft
+        and values.get(spec.name) is not None
+        and not spec.soft[0] <= values[spec.name] <= spec.soft[1]
+    ]
+
+
 # -- tables -----------------------------------------------------------------------------------
 
 
@@ -292,11 +308,7 @@ def validate_table(frame: pd.DataFrame, *, table: str = "baseline table") -> Val
     for spec in FIELDS:
         if spec.soft and spec.name in out.columns:
             outside = out[spec.name].notna() & ~out[spec.name].between(*spec.soft)
-            flags.add(
-                outside.to_numpy(dtype=bool),
-                f"{spec.name}: outside the training population's range "
-                f"{spec.describe_range(spec.soft)}",
-            )
+            flags.add(outside.to_numpy(dtype=bool), _soft_message(spec))
     unit_columns = {spec.unit_column for spec in FIELDS}
     passthrough = [c for c in frame.columns if c not in out.columns and c not in unit_columns]
     result = pd.concat([frame[passthrough], out], axis=1)

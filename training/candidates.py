@@ -49,6 +49,13 @@ def binary_features(feature_set: FeatureSet) -> list[str]:
     return [f for f in FEATURE_SETS[feature_set] if f in BINARY_FEATURES]
 
 
+def _positions(feature_set: FeatureSet, names: list[str]) -> list[int]:
+    # Columns are selected by position, so the fitted encoding also runs on plain arrays
+    # (the service's fast single-patient path); names and positions come from one tuple.
+    order = FEATURE_SETS[feature_set]
+    return [order.index(name) for name in names]
+
+
 def _spline_encoding(feature_set: FeatureSet) -> ColumnTransformer:
     return ColumnTransformer(
         [
@@ -61,9 +68,9 @@ def _spline_encoding(feature_set: FeatureSet) -> ColumnTransformer:
                     extrapolation="linear",
                     include_bias=False,
                 ),
-                continuous_features(feature_set),
+                _positions(feature_set, continuous_features(feature_set)),
             ),
-            ("flags", "passthrough", binary_features(feature_set)),
+            ("flags", "passthrough", _positions(feature_set, binary_features(feature_set))),
         ],
         verbose_feature_names_out=False,
     )

@@ -151,3 +151,10 @@ def log_pipeline(
         code_paths=[str(FEATURES_PACKAGE)],
         registered_model_name=registered_model_name,
     )
+
+
+def current_uri() -> str:
+    """The tracking URI MLflow is using now (for messages)."""
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
