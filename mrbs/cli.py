@@ -180,5 +180,117 @@ def promote(
     typer.echo(f"{loaded.registered_model} version {version} is now the champion")
 
 
+ModelOption = Annotated[
+    str, typer.Option("--model", help="Model URI; default the registry's champion.")
+]
+
+
+@app.command()
+def score(
+    input_path: Annotated[Path, typer.Argument(help="Cohort file to score (.parquet or .csv).")],
+    out: Annotated[Path, typer.Option(help="File to write (.parquet or .csv).")],
+    model: ModelOption = "models:/mrbs-sri4@champion",
+    engine: Annotated[str, typer.Option(help="local, or spark (Parquet only).")] = "local",
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows scored at a time.")] = 100_000,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = True,
+    contributions: Annotated[bool, typer.Option(help="Per-predictor contributions.")] = True,
+) -> None:
+    """Score a whole cohort file: every row kept, in order, with problems per row."""
+    from mrbs.settings import Settings
+    from serving.batch import BatchError
+    from serving.batch import score as run_scoring
+
+    if engine not in ("local", "spark"):
+        raise _fail(f"--engine: {engine!r} is not local or spark")
+    try:
+        summary = run_scoring(
+            input_path,
+            out,
+            model_uri=model,
+            engine="local" if engine == "local" else "spark",
+            chunk_size=chunk_size,
+            resume=resume,
+            contributions=contributions,
+            settings=Settings(),
+        )
+    except BatchError as error:
+        raise _fail(str(error)) from None
+    typer.echo(summary.to_json())
+
+
+token_app = typer.Typer(help="Bearer tokens for the prediction service.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Who will use the token (shown in the audit log).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the token to this file (0600) instead of printing.")
+    ] = None,
+) -> None:
+    """Create a token; only its SHA-256 digest is stored, so keep the token itself safe."""
+    from serving.security import create_token
+    from serving.settings import ServingSettings
+
+    serving = ServingSettings()
+    try:
+        token = create_token(serving.resolved_tokens_file, name)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if out is None:
+        typer.echo(token)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(token + "\n")
+    out.chmod(0o600)
+    typer.echo(f"token for {name} written to {out}")
+
+
+def _import_for_serving(model: str) -> tuple[str, Path]:
+    from mlflow.exceptions import MlflowException
+
+    from mrbs.settings import Settings
+    from serving.loading import ModelNotFoundError
+    from serving.release import import_model, use_bentoml_home
+    from serving.settings import ServingSettings
+
+    serving = ServingSettings()
+    try:
+        tag = import_model(Settings(), serving, model)
+    except (ModelNotFoundError, MlflowException) as error:
+        raise _fail(str(error)) from None
+    return tag, Path(use_bentoml_home(serving))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    model: ModelOption = "models:/mrbs-sri4@champion",
+) -> None:
+    """Serve predictions over HTTP (BentoML) from the champion, pinned to its exact version."""
+    import os
+    import sys
+
+    tag, bentoml_home = _import_for_serving(model)
+    typer.echo(f"serving {tag} on http://{host}:{port} (BENTOML_HOME={bentoml_home})", err=True)
+    environment = {**os.environ, "MRBS_BENTO_MODEL": tag, "BENTOML_HOME": str(bentoml_home)}
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:MRBSService"]
+    os.execve(sys.executable, [*command, "--host", host, "--port", str(port)], environment)
+
+
+@app.command()
+def release(model: ModelOption = "models:/mrbs-sri4@champion") -> None:
+    """Package the champion's exact version with the service into a Bento (no Docker needed)."""
+    from serving.release import build
+    from serving.settings import ServingSettings
+
+    tag, bentoml_home = _import_for_serving(model)
+    bento = build(tag, ServingSettings())
+    typer.echo(f"built Bento {bento} with model {tag}; serve it with:")
+    typer.echo(f"  BENTOML_HOME={bentoml_home} .venv/bin/bentoml serve {bento}")
+
+
 if __name__ == "__main__":
     app()
