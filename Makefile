@@ -24,6 +24,7 @@ demo: setup ## end to end on the embedded default: simulate, build, train, regis
 	$(BIN)/mrbs cohort build $(WORK)/raw --out $(WORK)/baseline.parquet
 	$(BIN)/mrbs train --cohort $(WORK)/baseline.parquet
 	$(BIN)/mrbs promote @candidate
+	$(BIN)/mrbs score $(WORK)/baseline.parquet --out $(WORK)/scored.parquet
 
 ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000

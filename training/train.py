@@ -22,7 +22,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.pipeline import input_fields
 from mrbs.settings import Settings
+from serving.batch_drift import REFERENCE_BINS_ARTIFACT, reference_bins
 from training import model_card, tracking
 from training.artifacts import log_validation
 from training.candidates import parameter_count
@@ -117,6 +119,11 @@ def _train_candidate(
             }
         )
         mlflow.set_tags({**gate.tags(), SAMPLE_SIZE_MET_TAG: str(met).lower()})
+        # Reference distributions for drift checks when the model later scores cohorts.
+        mlflow.log_dict(
+            reference_bins(cohort.frame, list(input_fields(candidate.feature_set))),
+            REFERENCE_BINS_ARTIFACT,
+        )
         with tempfile.TemporaryDirectory() as folder:
             log_validation(report, Path(folder))
         info = tracking.log_pipeline(fitted.pipeline, X)
