@@ -13,6 +13,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.record import EXCLUSIONS, INCLUSION
 from simulator.config_baseline import Activity, Demography, OtherLabs, Serology, Treatment
 from simulator.config_outcome import Assessments, Mess, Outcome, ResponseModel
 from simulator.descriptors import check_names
@@ -25,22 +26,8 @@ INELIGIBLE_REASONS: Final = (
     "age_18_or_under",
     "igg_below_400",
     "iga_below_10",
-    "acr_1997_criteria",
-    "refractory",
-    "malignancy_5y",
-    "primary_immunodeficiency",
-    "prior_cyclophosphamide",
-    "prior_rituximab",
-    "chronic_infection_suppressive_therapy",
-    "infection_hospitalisation_60d",
-    "parenteral_antibiotics_60d",
-    "substance_abuse_365d",
-    "hiv_positive",
-    "hbsag_positive",
-    "hbcab_positive",
-    "hcv_antibody_positive",
-    "anaphylaxis_biologics",
-    "suicide_risk",
+    *(spec.name for spec in INCLUSION),
+    *(spec.name for spec in EXCLUSIONS),
 )
 """MRBS criteria a simulated patient can fail (DOMAIN.md section 2)."""
 

@@ -22,29 +22,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.record import EXCLUSIONS, INCLUSION
 from simulator.config import OPTIONAL_LAB_GROUPS
 from simulator.config_outcome import Mess
 
 BoolArray = npt.NDArray[np.bool_]
 
-EXCLUSION_FACTS: Final = (
-    "malignancy_5y",
-    "primary_immunodeficiency",
-    "prior_cyclophosphamide",
-    "prior_rituximab",
-    "chronic_infection_suppressive_therapy",
-    "infection_hospitalisation_60d",
-    "parenteral_antibiotics_60d",
-    "substance_abuse_365d",
-    "hiv_positive",
-    "hbsag_positive",
-    "hbcab_positive",
-    "hcv_antibody_positive",
-    "anaphylaxis_biologics",
-    "suicide_risk",
-)
-"""Exclusion facts of the patients table (True = the patient has it)."""
-INCLUSION_FACTS: Final = ("acr_1997_criteria", "refractory")
+EXCLUSION_FACTS: Final = tuple(spec.name for spec in EXCLUSIONS)
+"""Exclusion facts of the patients table (True = the patient has it), as the record declares."""
+INCLUSION_FACTS: Final = tuple(spec.name for spec in INCLUSION)
 """Inclusion facts (True = met)."""
 ERROR_KINDS: Final = (
     "c3_unit_mismatch",
