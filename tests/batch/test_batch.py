@@ -205,12 +205,16 @@ def test_a_shifted_predictor_is_a_drift_warning(
     assert "may not apply" in warning
 
 
-def test_without_reference_bins_drift_is_skipped_with_a_note(
+def test_trained_models_carry_reference_bins_for_drift(
     store: Store, records: Path, tmp_path: Path
 ) -> None:
     summary = score(records, tmp_path / "o.parquet", model_uri=LOGISTIC, settings=store.settings)
-    assert summary.drift["predictors"] == {}
-    assert "reference_bins.json does not exist" in summary.drift["note"]
+    assert set(summary.drift["predictors"]) >= {"sledai_2k", "c3", "c4", "igg", "anti_dsdna"}
+    assert {entry["level"] for entry in summary.drift["predictors"].values()} <= {
+        "stable",
+        "moderate",
+        "major",
+    }
 
 
 def test_psi_and_reference_bins_known_answers() -> None:
