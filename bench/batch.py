@@ -58,7 +58,7 @@ from mrbs.settings import Settings
 from serving.batch_drift import REFERENCE_BINS_ARTIFACT, reference_bins
 from serving.loading import load_predictor
 from simulator import simulate
-from training.config import Candidate, TrainingConfig, load_config
+from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.data import load_cohort
 from training.train import train
 
@@ -142,28 +142,7 @@ class Floor:
 
 
 def _small_config() -> TrainingConfig:
-    base = load_config()
-    return base.model_copy(
-        update={
-            "cv_folds": 3,
-            "n_jobs": 1,
-            "candidates": [
-                Candidate(
-                    name="logistic-core",
-                    kind="logistic_spline",
-                    feature_set="core",
-                    grid={"C": [0.1, 1.0]},
-                ),
-                Candidate(
-                    name="xgboost-extended",
-                    kind="xgboost",
-                    feature_set="extended",
-                    grid={"max_depth": [2], "n_estimators": [80], "learning_rate": [0.1]},
-                ),
-            ],
-            "validation": base.validation.model_copy(update={"bootstrap_resamples": 8}),
-        }
-    )
+    return load_config(DEFAULT_CONFIG.parent / "quick.yaml")
 
 
 def train_model(work: Path, size: int, seed: int) -> tuple[str, Settings, str]:

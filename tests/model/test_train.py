@@ -17,7 +17,7 @@ from features.cohort import LABEL
 from features.pipeline import input_fields
 from mrbs.settings import Settings
 from training import tracking
-from training.config import Candidate, TrainingConfig, load_config
+from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.data import CohortError, load_cohort
 from training.evaluate import evaluate
 from training.registry import CHAMPION_ALIAS, PromotionRefusedError, promote, resolve_alias
@@ -25,30 +25,8 @@ from training.train import NothingToRegisterError, TrainingResult, train
 
 
 def small_config(**updates: object) -> TrainingConfig:
-    """Two model families, few resamples: the whole flow in seconds."""
-    base = load_config()
-    config = base.model_copy(
-        update={
-            "cv_folds": 3,
-            "n_jobs": 1,
-            "candidates": [
-                Candidate(
-                    name="logistic-core",
-                    kind="logistic_spline",
-                    feature_set="core",
-                    grid={"C": [0.1, 1.0]},
-                ),
-                Candidate(
-                    name="xgboost-extended",
-                    kind="xgboost",
-                    feature_set="extended",
-                    grid={"max_depth": [2], "n_estimators": [80], "learning_rate": [0.1]},
-                ),
-            ],
-            "validation": base.validation.model_copy(update={"bootstrap_resamples": 8}),
-        }
-    )
-    return config.model_copy(update=updates)
+    """Two model families, few resamples: the whole flow in seconds (configs/quick.yaml)."""
+    return load_config(DEFAULT_CONFIG.parent / "quick.yaml").model_copy(update=updates)
 
 
 @pytest.fixture(scope="module")
