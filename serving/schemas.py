@@ -37,7 +37,7 @@ def predict_request() -> type[BaseModel]:
         __config__=ConfigDict(
             extra="forbid",
             hide_input_in_errors=True,
-            json_schema_extra={"examples": [{"patient": example_patient()}]},
+            json_schema_extra={"example": {"patient": example_patient()}},
         ),
         patient=(patient_model(), Field(description="Baseline record; units as declared.")),
     )
@@ -50,7 +50,7 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         hide_input_in_errors=True,
-        json_schema_extra={"examples": [{"patients": [{"patient": "see /predict"}]}]},
+        json_schema_extra={"example": {"patients": [example_patient()]}},
     )
     patients: list[dict[str, Any]] = Field(
         min_length=1,

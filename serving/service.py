@@ -167,5 +167,36 @@ def describe(predictor: Predictor) -> ModelDescription:
     )
 
 
+def _document_validation_errors() -> None:
+    """Make the served OpenAPI document say what a 400 answer carries.
+
+    BentoML answers a request that fails validation with pydantic's list of problems under
+    ``detail`` (``loc``, ``msg``, ``type``; never the input), but documents ``detail`` as a
+    string, so clients and contract tests would be told the wrong shape.
+    """
+    from bentoml._internal.service.openapi.specification import Schema
+    from bentoml._internal.service.openapi.utils import exception_components_schema
+
+    location = Schema(anyOf=[Schema(type="string"), Schema(type="integer")])
+    problem = Schema(
+        type="object",
+        description="One offending field: where it is, what is wrong, the error type.",
+        properties={
+            "loc": Schema(type="array", items=location),
+            "msg": Schema(type="string"),
+            "type": Schema(type="string"),
+            "url": Schema(type="string"),
+        },
+        required=["loc", "msg", "type"],
+    )
+    invalid = exception_components_schema()["InvalidArgument"]
+    assert invalid.properties is not None
+    invalid.properties["detail"] = Schema(
+        anyOf=[Schema(type="string"), Schema(type="array", items=problem)],
+        title="Error Detail",
+    )
+
+
+_document_validation_errors()
 # The decorator made MRBSService a bentoml Service, which takes ASGI middleware.
 cast(Any, MRBSService).add_asgi_middleware(Guard)

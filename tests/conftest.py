@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,12 @@ from features.io import write_table
 from simulator import simulate
 
 # Tests never touch a developer's own tracking server, telemetry or git noise.
-for _name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MRBS_TRACKING_URI", "MRBS_HOME"):
-    os.environ.pop(_name, None)
+for _name in [n for n in os.environ if n.startswith(("MRBS_", "MLFLOW_TRACKING", "MLFLOW_REG"))]:
+    os.environ.pop(_name)
+# BentoML reads its home once, when first imported: one private store for the whole session.
+_BENTOML_HOME = tempfile.mkdtemp(prefix="mrbs-test-bentoml-")
+os.environ["BENTOML_HOME"] = _BENTOML_HOME
+atexit.register(shutil.rmtree, _BENTOML_HOME, ignore_errors=True)
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 

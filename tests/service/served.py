@@ -1,0 +1,29 @@
+"""What the service tests share: a registered model, its token and the servers' environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrbs.settings import Settings
+
+#: The registered version the service tests serve (training registers it as `candidate`).
+MODEL_URI = "models:/mrbs-sri4@candidate"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    settings: Settings
+    version: str
+    tag: str
+    token: str
+    environment: dict[str, str]
+    folder: Path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def audit_log(self) -> Path:
+        return Path(self.environment["MRBS_AUDIT_LOG"])
