@@ -19,12 +19,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install MRBS with its test tools
 
-demo: setup ## end to end on the embedded default: simulate, build, train, register, promote
+demo: setup ## end to end: simulate, build, train, promote, batch-score, serve one prediction
 	$(BIN)/mrbs simulate --n 2000 --seed 7 --out $(WORK)/raw
 	$(BIN)/mrbs cohort build $(WORK)/raw --out $(WORK)/baseline.parquet
 	$(BIN)/mrbs train --cohort $(WORK)/baseline.parquet
 	$(BIN)/mrbs promote @candidate
 	$(BIN)/mrbs score $(WORK)/baseline.parquet --out $(WORK)/scored.parquet
+	$(BIN)/python -m serving.demo --token-file $(WORK)/token --log $(WORK)/server.log
 
 ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
