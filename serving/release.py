@@ -84,13 +84,44 @@ def import_model(
     return str(imported.tag)
 
 
+#: The packages the service imports; the rest of the project (training, simulator, tests,
+#: local stores) stays out of the Bento.
+BENTO_SOURCES: Final = ("features/**/*.py", "serving/**/*.py", "serving/*.json", "mrbs/**/*.py")
+
+
+def runtime_requirements() -> list[str]:
+    """MRBS's own requirements, pinned to the versions installed here (what was tested)."""
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    from packaging.requirements import Requirement
+
+    pinned = []
+    for line in requires("mrbs") or []:
+        requirement = Requirement(line)
+        if requirement.marker is not None:
+            continue  # extras: test tools and Spark
+        try:
+            pinned.append(f"{requirement.name}=={version(requirement.name)}")
+        except PackageNotFoundError:
+            pinned.append(str(requirement))
+    return pinned
+
+
 def build(tag: str, serving: ServingSettings) -> str:
     """Build the Bento serving model ``tag``; returns the Bento's tag."""
     use_bentoml_home(serving)
     os.environ["MRBS_BENTO_MODEL"] = tag
     import bentoml
 
-    bento = bentoml.build("serving.service:MRBSService", build_ctx=_project_root())
+    bento = bentoml.build(
+        "serving.service:MRBSService",
+        build_ctx=_project_root(),
+        include=list(BENTO_SOURCES),
+        exclude=["__pycache__"],
+        python={"packages": runtime_requirements(), "lock_packages": False},
+        labels={"product": "mrbs", "model": tag},
+        description="MRBS: probability of SRI-4 response at week 48 of belimumab.",
+    )
     return str(bento.tag)
 
 
