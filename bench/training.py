@@ -49,6 +49,7 @@ from training.config import TrainingConfig, load_config
 from training.data import ModellingCohort, load_cohort
 from training.metrics import clinical_metrics
 from training.train import CandidateResult, NothingToRegisterError, TrainingResult, train
+from training.validate import HARRELL
 
 DEFAULT_SIZES: Final = (500, 1000, 2000, 5000)
 #: The test cohort's seed when ``--test-seed`` is not given: far from any development seed.
@@ -90,10 +91,14 @@ class CandidateFigures:
     chosen: bool
     recalibration: str
     params: dict[str, Any]
+    riley_parameters: int
     riley_minimum_n: int
     sample_size_met: bool
     gate_passed: bool
+    #: Headline internal AUROC (.632+ bootstrap) and Harrell's optimism-corrected one.
     internal_auroc: float
+    internal_auroc_harrell: float
+    #: Headline internal calibration slope (cross-validated predictions).
     internal_calibration_slope: float
     test_auroc: float
     auroc_gap: float
@@ -248,10 +253,12 @@ def candidate_figures(result: CandidateResult, chosen: str, test: TestCohort) ->
         chosen=result.name == chosen,
         recalibration=fitted.recalibration,
         params={k.removeprefix("classifier__"): v for k, v in fitted.best_params.items()},
+        riley_parameters=result.sample_size.parameters,
         riley_minimum_n=result.sample_size.n,
         sample_size_met=result.sample_size_met,
         gate_passed=result.gate.passed,
         internal_auroc=result.report.headline("auroc"),
+        internal_auroc_harrell=result.report.estimates("auroc")[HARRELL].value,
         internal_calibration_slope=result.report.headline("calibration_slope"),
         test_auroc=metrics["auroc"],
         auroc_gap=test.oracle_auroc - metrics["auroc"],
@@ -391,7 +398,8 @@ def _size_header(size: SizeFigures) -> str:
 
 CANDIDATE_COLUMNS: Final = (
     f"  {'candidate':<20}{'recal':>9}{'AUROC':>8}{'gap':>8}{'ICI(true)':>11}{'slope':>8}"
-    f"{'interc.':>9}{'Brier':>8}{'int. AUROC':>12}{'int. slope':>12}{'Riley n':>9}"
+    f"{'interc.':>9}{'Brier':>8}{'int. AUROC':>12}{'Harrell':>9}{'int. slope':>12}"
+    f"{'params':>8}{'Riley n':>9}"
 )
 
 
@@ -401,7 +409,8 @@ def _candidate_row(c: CandidateFigures) -> str:
         f"{mark} {c.candidate:<20}{c.recalibration:>9}{_number(c.test_auroc):>8}"
         f"{_number(c.auroc_gap):>8}{_number(c.ici_true):>11}{_number(c.calibration_slope, 2):>8}"
         f"{_number(c.calibration_intercept, 2):>9}{_number(c.brier):>8}"
-        f"{_number(c.internal_auroc):>12}{_number(c.internal_calibration_slope, 2):>12}"
+        f"{_number(c.internal_auroc):>12}{_number(c.internal_auroc_harrell):>9}"
+        f"{_number(c.internal_calibration_slope, 2):>12}{c.riley_parameters:>8}"
         f"{c.riley_minimum_n:>9,}"
     )
 
@@ -430,7 +439,12 @@ def report(result: Result) -> str:
             f"{_number(c.calibration_intercept, 2):>9}{size.training_seconds:>11.0f}"
             f"{'yes' if size.override else 'no':>10}"
         )
-    lines += ["", "every candidate (* registered; int. = optimism-corrected internal validation)"]
+    lines += [
+        "",
+        "every candidate (* registered; int. AUROC = headline internal AUROC, .632+ bootstrap; "
+        "Harrell = Harrell's optimism-corrected AUROC; int. slope = cross-validated; params = "
+        "parameters counted for Riley)",
+    ]
     for size in result.sizes:
         lines += ["", _size_header(size), CANDIDATE_COLUMNS]
         lines += [_candidate_row(c) for c in size.candidates]

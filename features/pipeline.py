@@ -1,9 +1,11 @@
-"""The feature steps of every MRBS model: baseline record -> numeric model inputs.
+"""The feature steps of every MRBS model: baseline record -> numeric model inputs -> model terms.
 
 These steps open each candidate's scikit-learn `Pipeline`, so training, MLflow, the service and
 batch scoring all run the same fitted object (STYLE.md, "the one idea"). `BaselineFeatures`
 derives the model inputs from a baseline record in canonical units; imputation of optional
-predictors follows as a fitted `SimpleImputer` whose values are stored in the pipeline.
+predictors follows as a fitted `SimpleImputer` whose values are stored in the pipeline; then
+`ClinicalTerms` splits SLEDAI-2K into its clinical and serological parts, as the BLISS analyses
+do, so every model sees disease activity the way clinicians read it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.record import C3_LOWER_LIMIT_MG_DL, C4_LOWER_LIMIT_MG_DL, CORE_PREDICTORS
+from features.sledai import DESCRIPTOR_WEIGHTS
 
 FeatureSet = Literal["core", "extended"]
 
@@ -54,6 +57,13 @@ _DERIVED_FROM: Final[dict[str, tuple[str, ...]]] = {
 }
 #: anti-dsDNA below 1 % of the cut-off is read as 1 % (assays floor there), keeping the log finite.
 _XULN_FLOOR: Final = 0.01
+
+#: SLEDAI-2K without its two serology items ("clinical SLEDAI-2K", as in the DORIS remission
+#: definition), the term that replaces the SLEDAI-2K total after `ClinicalTerms`.
+CLINICAL_SLEDAI: Final = "clinical_sledai_2k"
+#: Low C3 or C4 together with anti-dsDNA at or above the assay's cut-off: the BLISS subgroup with
+#: serologically active disease (van Vollenhoven et al., Ann Rheum Dis 2012;71:1343-1349).
+SEROLOGY_ACTIVE: Final = "serology_active"
 
 
 def input_fields(feature_set: str) -> tuple[str, ...]:
@@ -197,11 +207,81 @@ def anti_dsdna_positive(frame: pd.DataFrame) -> pd.Series:
     return (frame["anti_dsdna"] >= frame["anti_dsdna_cutoff"]).astype("boolean")
 
 
+class ClinicalTerms(TransformerMixin, BaseEstimator):
+    """Split the SLEDAI-2K total into clinical activity and serological activity.
+
+    Input: a feature set's model inputs after imputation, in `FEATURE_SETS` order (a DataFrame
+    or a plain array; columns are found by position, so the service's array path works too).
+    Output: the same columns with ``sledai_2k`` replaced by ``clinical_sledai_2k`` (the total
+    minus 2 points for low complement and 2 for increased DNA binding, never below 0), followed by
+    ``serology_active`` (1 when both serology items are present, else 0).
+
+    The two serology items are scored as the BLISS trials defined them, from the model inputs
+    alone: C3 < 90 mg/dL or C4 < 16 mg/dL, and anti-dsDNA at or above its assay's cut-off. Where
+    a reporting lab scored the SLEDAI-2K total with other reference limits, the clinical part
+    can differ from that lab's by those 2 points. Why split: a 4-point SLEDAI-2K fall rests on
+    the clinical items, because serology normalises slowly (C3 +14.5 %, anti-dsDNA -34 % in
+    responders, Furie et al., Lupus Sci Med 2014), while serologically active disease
+    is where belimumab adds most (van Vollenhoven 2012). Nothing is learned from the data.
+    """
+
+    def __init__(self, feature_set: FeatureSet = "core") -> None:
+        self.feature_set = feature_set
+
+    def fit(self, X: Any, y: Any = None) -> ClinicalTerms:
+        if self.feature_set not in FEATURE_SETS:
+            raise ValueError(
+                f"feature_set: {self.feature_set!r} is not one of {', '.join(FEATURE_SETS)}"
+            )
+        validate_data(self, X, ensure_all_finite="allow-nan", reset=True)
+        expected = len(FEATURE_SETS[self.feature_set])
+        if self.n_features_in_ != expected:
+            raise ValueError(
+                f"ClinicalTerms({self.feature_set!r}) needs the {expected} model inputs of that "
+                f"feature set; got {self.n_features_in_} columns"
+            )
+        return self
+
+    def transform(self, X: Any) -> npt.NDArray[np.float64]:
+        check_is_fitted(self, "n_features_in_")
+        values = np.array(
+            validate_data(self, X, ensure_all_finite="allow-nan", reset=False), dtype=float
+        )
+        order = FEATURE_SETS[self.feature_set]
+        low = (values[:, order.index("c3")] < C3_LOWER_LIMIT_MG_DL) | (
+            values[:, order.index("c4")] < C4_LOWER_LIMIT_MG_DL
+        )
+        dna = values[:, order.index("log_anti_dsdna_xuln")] >= 0.0
+        serology_points = (
+            DESCRIPTOR_WEIGHTS["low_complement"] * low
+            + DESCRIPTOR_WEIGHTS["increased_dna_binding"] * dna
+        )
+        total = order.index("sledai_2k")
+        values[:, total] = np.maximum(values[:, total] - serology_points, 0.0)
+        return np.column_stack([values, (low & dna).astype(float)])
+
+    def get_feature_names_out(
+        self, input_features: Sequence[str] | None = None
+    ) -> npt.NDArray[Any]:
+        check_is_fitted(self, "n_features_in_")
+        return np.asarray(model_terms(self.feature_set), dtype=object)
+
+
+def model_terms(feature_set: str) -> tuple[str, ...]:
+    """The columns `ClinicalTerms` passes on for a feature set, in order."""
+    renamed = (
+        CLINICAL_SLEDAI if name == "sledai_2k" else name for name in FEATURE_SETS[feature_set]
+    )
+    return (*renamed, SEROLOGY_ACTIVE)
+
+
 def feature_steps(feature_set: FeatureSet) -> list[tuple[str, Any]]:
-    """The leading steps of every candidate pipeline: derive, then impute optional inputs."""
+    """The leading steps of every candidate pipeline: derive, impute optional inputs, split
+    SLEDAI-2K into its clinical and serological terms."""
     return [
         ("features", BaselineFeatures(feature_set)),
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("terms", ClinicalTerms(feature_set)),
     ]
 
 

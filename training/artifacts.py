@@ -23,7 +23,10 @@ def log_validation(report: ValidationReport, folder: Path) -> None:
     report.calibration_curve.to_csv(validation / "calibration_curve.csv", index=False)
     report.effects.to_csv(validation / "effects.csv", index=False)
     if report.bootstrap is not None:
-        report.bootstrap.to_frame().to_csv(validation / "bootstrap.csv", index=False)
+        report.bootstrap.to_frame().rename_axis("metric").to_csv(validation / "bootstrap.csv")
+        report.bootstrap.point632plus_frame().rename_axis("metric").to_csv(
+            validation / "bootstrap_632plus.csv"
+        )
     low, high = report.interval("auroc")
     plots.roc_plot(
         report.y,

@@ -7,6 +7,7 @@ validated, logged to MLflow, served and batch-scored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from sklearn.base import ClassifierMixin
@@ -18,59 +19,67 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import SplineTransformer, StandardScaler
 from xgboost import XGBClassifier
 
-from features.pipeline import FEATURE_SETS, FeatureSet, feature_steps
+from features.pipeline import (
+    CLINICAL_SLEDAI,
+    FeatureSet,
+    feature_steps,
+    model_terms,
+)
 from training.config import Candidate
 
-#: Model inputs that are 0/1 flags; every other input is continuous and may bend (splines).
-BINARY_FEATURES: Final = frozenset(
-    {
-        "male",
-        "immunosuppressant",
-        "antimalarial",
-        "smoking_current",
-        "anti_sm_positive",
-        "renal_involvement",
-        "musculoskeletal_involvement",
-        "mucocutaneous_involvement",
-    }
-)
-#: Quadratic B-splines with three quantile knots: three columns per continuous predictor, enough
-#: for a threshold or a plateau (e.g. SLEDAI-2K >= 10) without spending many parameters.
-SPLINE_KNOTS: Final = 3
-SPLINE_DEGREE: Final = 2
+#: Degrees of freedom are allocated by prior knowledge, not by looking at the data (Harrell,
+#: Regression Modeling Strategies, 2nd ed. 2015, section 4.1), so that the extended model's
+#: parameters stay within the Riley minimum sample size of a cohort of about 1,800 patients.
+#: The strongest predictor, with a concave published effect (SLEDAI-2K >= 10: OR 3.1-3.5, Gatto
+#: et al., Arthritis Rheumatol 2020), bends freely: a quadratic B-spline with three quantile knots
+#: (3 parameters).
+CURVED_TERMS: Final = frozenset({CLINICAL_SLEDAI})
+#: Predictors with a published threshold get a linear spline with one knot at the median
+#: (2 parameters): disease duration (<= 2 years, Gatto 2020), prednisone (> 7.5 mg/day, Furie et
+#: al., Lupus Sci Med 2014), BLyS (>= 1.2 ng/mL, Parodis et al., Autoimmun Rev 2017) and
+#: proteinuria (no benefit with heavy proteinuria, BLISS-LN). Every other continuous term enters
+#: linearly (1 parameter).
+THRESHOLD_TERMS: Final = frozenset({"disease_duration", "prednisone_mg_day", "blys", "proteinuria"})
+CURVED_KNOTS: Final = 3
+CURVED_DEGREE: Final = 2
+THRESHOLD_KNOTS: Final = 3
+THRESHOLD_DEGREE: Final = 1
 CLASSIFIER_STEP: Final = "classifier"
+ENCODE_STEP: Final = "encode"
 
 
-def continuous_features(feature_set: FeatureSet) -> list[str]:
-    return [f for f in FEATURE_SETS[feature_set] if f not in BINARY_FEATURES]
-
-
-def binary_features(feature_set: FeatureSet) -> list[str]:
-    return [f for f in FEATURE_SETS[feature_set] if f in BINARY_FEATURES]
-
-
-def _positions(feature_set: FeatureSet, names: list[str]) -> list[int]:
+def _positions(feature_set: FeatureSet, selected: Callable[[str], bool]) -> list[int]:
     # Columns are selected by position, so the fitted encoding also runs on plain arrays
     # (the service's fast single-patient path); names and positions come from one tuple.
-    order = FEATURE_SETS[feature_set]
-    return [order.index(name) for name in names]
+    return [i for i, name in enumerate(model_terms(feature_set)) if selected(name)]
+
+
+def _spline(n_knots: int, degree: int) -> SplineTransformer:
+    return SplineTransformer(
+        n_knots=n_knots,
+        degree=degree,
+        knots="quantile",
+        extrapolation="linear",
+        include_bias=False,
+    )
 
 
 def _spline_encoding(feature_set: FeatureSet) -> ColumnTransformer:
+    """Curved and threshold terms as splines; every other term (flags included) as it is."""
+    bent = CURVED_TERMS | THRESHOLD_TERMS
     return ColumnTransformer(
         [
             (
-                "splines",
-                SplineTransformer(
-                    n_knots=SPLINE_KNOTS,
-                    degree=SPLINE_DEGREE,
-                    knots="quantile",
-                    extrapolation="linear",
-                    include_bias=False,
-                ),
-                _positions(feature_set, continuous_features(feature_set)),
+                "curved",
+                _spline(CURVED_KNOTS, CURVED_DEGREE),
+                _positions(feature_set, CURVED_TERMS.__contains__),
             ),
-            ("flags", "passthrough", _positions(feature_set, binary_features(feature_set))),
+            (
+                "threshold",
+                _spline(THRESHOLD_KNOTS, THRESHOLD_DEGREE),
+                _positions(feature_set, THRESHOLD_TERMS.__contains__),
+            ),
+            ("linear", "passthrough", _positions(feature_set, lambda name: name not in bent)),
         ],
         verbose_feature_names_out=False,
     )
@@ -102,7 +111,10 @@ def build_pipeline(candidate: Candidate, seed: int) -> Pipeline:
     """The untuned pipeline of ``candidate``: features, impute, [splines, scale], classifier."""
     steps: list[tuple[str, Any]] = feature_steps(candidate.feature_set)
     if candidate.kind == "logistic_spline":
-        steps += [("encode", _spline_encoding(candidate.feature_set)), ("scale", StandardScaler())]
+        steps += [
+            (ENCODE_STEP, _spline_encoding(candidate.feature_set)),
+            ("scale", StandardScaler()),
+        ]
     steps.append((CLASSIFIER_STEP, _classifier(candidate, seed)))
     return Pipeline(steps).set_output(transform="pandas")
 
@@ -123,13 +135,12 @@ def with_recalibration(pipeline: Pipeline, method: str, cv_folds: int) -> Pipeli
 
 
 def parameter_count(pipeline: Pipeline, feature_set: FeatureSet) -> int:
-    """Candidate parameters for the Riley sample-size check.
+    """Candidate parameters of a fitted pipeline, for the Riley sample-size check.
 
-    For the spline logistic model, the columns entering the regression; for tree ensembles the
-    number of predictors (a lower bound on their effective parameters, stated as such).
+    For the spline logistic model, the columns its fitted encoding passes to the regression
+    (every spline basis function and flag counts, as Riley et al. ask); for tree ensembles the
+    number of model terms, a lower bound on their effective parameters, stated as such.
     """
-    if "encode" in pipeline.named_steps:
-        return len(continuous_features(feature_set)) * (SPLINE_KNOTS + SPLINE_DEGREE - 2) + len(
-            binary_features(feature_set)
-        )
-    return len(FEATURE_SETS[feature_set])
+    if ENCODE_STEP in pipeline.named_steps:
+        return len(pipeline.named_steps[ENCODE_STEP].get_feature_names_out())
+    return len(model_terms(feature_set))

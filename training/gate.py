@@ -1,7 +1,8 @@
 """The promotion gate: what a model version must show before it may become the champion.
 
-Never AUROC alone. A version passes only if, on optimism-corrected (internal) or measured
-(external) performance:
+Never AUROC alone. A version passes only if, on its headline performance (internal validation:
+the .632+ bootstrap estimate for the AUROC and cross-validated predictions for calibration, see
+`training.validate.HEADLINE_ESTIMATE`; external validation: as measured):
 
 1. AUROC is at least ``gate.min_auroc``;
 2. the calibration slope lies within ``gate.calibration_slope`` (0.8-1.2 by default) and the

@@ -32,12 +32,13 @@ QUIET_ENVIRONMENT: Final = {
 }
 
 #: Types outside skops' defaults that MRBS pipelines hold, each reviewed: MRBS's own feature
-#: step; numpy dtypes and scipy's B-splines (and its array-conversion alias) inside
+#: steps; numpy dtypes and scipy's B-splines (and its array-conversion alias) inside
 #: SplineTransformer; scikit-learn's private calibration and histogram-boosting parts; XGBoost's
 #: booster and its scikit-learn wrapper. A pipeline holding anything else is refused.
 TRUSTED_TYPES: Final = frozenset(
     {
         "features.pipeline.BaselineFeatures",
+        "features.pipeline.ClinicalTerms",
         "numpy.dtype",
         "scipy._lib.array_api_compat.numpy._aliases.asarray",
         "scipy.interpolate._bsplines.BSpline",

@@ -1,10 +1,37 @@
 """Validation as clinical prediction models are judged (DOMAIN.md section 8).
 
-One report serves internal validation (apparent and bootstrap optimism-corrected performance,
-refitting the whole pipeline in every resample) and external validation of a fixed model
-(bootstrap percentile intervals, nothing refitted): discrimination with its interval,
-calibration (intercept, slope, ICI, O/E, a smoothed curve with its band), Brier and scaled
-Brier, the decision curve, the same metrics by subgroup, and predictor effects.
+One report serves internal validation (the whole pipeline refitted in every bootstrap resample
+and in every cross-validation fold) and external validation of a fixed model (bootstrap
+intervals, nothing refitted): discrimination with its interval, calibration (intercept, slope,
+ICI, O/E, a smoothed curve with its band), Brier and scaled Brier, the decision curve, the same
+metrics by subgroup, and predictor effects.
+
+Which estimate is quoted. Internal validation computes up to four estimates of each metric:
+apparent (the model on its own training data), Harrell's bootstrap optimism correction, the
+.632+ bootstrap estimator from the same refits (`training.bootstrap`), and the metric of the
+cross-validated (out-of-fold) predictions. Harrell's correction scores each refit on patients
+63.2 % of whom it has seen, which flatters models that memorise their training rows (boosted
+and other tree ensembles); so the headline, the figure the promotion gate, the registry, the
+model card and the service quote, is (`HEADLINE_ESTIMATE`):
+
+- discrimination and overall accuracy (AUROC, Brier, scaled Brier): the .632+ estimate, which
+  scores refits only on patients they have not seen (Efron & Tibshirani 1997; Wahl et al. 2016);
+- calibration (intercept, slope, ICI, O/E): the cross-validated predictions, the same ones the
+  calibration curve, the decision curve and the subgroup table are drawn from. Calibration has
+  no no-information value for .632+ to shrink towards, and each out-of-fold prediction comes
+  from a model that never saw that patient.
+
+Intervals (95 %). Cross-validated: percentile bootstrap interval over patients, the out-of-fold
+predictions held fixed (`training.bootstrap.fixed_prediction_intervals`). .632+: that interval
+moved by the difference between the .632+ and the cross-validated estimate, a location-shifted
+interval in the sense of Noma et al. (Stat Med 2021;40:5691-5701) built on the sampling
+distribution of an out-of-sample estimate; like the cross-validated one it leaves out the
+variability of refitting, which only their two-stage bootstrap would add. Harrell: as
+`training.bootstrap` describes. Apparent AUROC: DeLong.
+
+Harrell's figures are still logged, under ``harrell_``. The hyperparameters are tuned once on
+all patients and held fixed in the refits and folds, so every estimate leaves out the optimism
+of tuning itself (small for grids of a few values).
 """
 
 from __future__ import annotations
@@ -19,7 +46,12 @@ import pandas as pd
 
 from features import eligibility
 from features.pipeline import anti_dsdna_positive, low_complement
-from training.bootstrap import OptimismResult, optimism_corrected
+from training.bootstrap import (
+    MetricSummary,
+    OptimismResult,
+    fixed_prediction_intervals,
+    optimism_corrected,
+)
 from training.config import TrainingConfig
 from training.effects import interquartile_odds_ratios
 from training.metrics import (
@@ -32,6 +64,26 @@ from training.metrics import (
 )
 
 THRESHOLD_STEP: Final = 0.01
+APPARENT: Final = "apparent"
+HARRELL: Final = "harrell"
+POINT632PLUS: Final = ".632+"
+CROSS_VALIDATED: Final = "cross-validated"
+#: Internal validation: the estimate each metric quotes (see the module docstring).
+HEADLINE_ESTIMATE: Final[dict[str, str]] = {
+    "auroc": POINT632PLUS,
+    "brier": POINT632PLUS,
+    "scaled_brier": POINT632PLUS,
+    "calibration_intercept": CROSS_VALIDATED,
+    "calibration_slope": CROSS_VALIDATED,
+    "ici": CROSS_VALIDATED,
+    "oe_ratio": CROSS_VALIDATED,
+}
+#: MLflow metric-name prefix of each estimate (the headline is logged without a prefix).
+MLFLOW_PREFIX: Final[dict[str, str]] = {
+    HARRELL: "harrell_",
+    POINT632PLUS: "boot632plus_",
+    CROSS_VALIDATED: "cv_",
+}
 SUBGROUP_METRICS: Final = (
     "auroc",
     "calibration_intercept",
@@ -77,8 +129,22 @@ SUBGROUPS: Final[dict[str, Callable[[pd.DataFrame], pd.Series]]] = {
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """One estimate of one metric, with its interval (NaN when there is none)."""
+
+    method: str
+    value: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
 class ValidationReport:
-    """Everything the model card, the plots, MLflow and the promotion gate read."""
+    """Everything the model card, the plots, MLflow and the promotion gate read.
+
+    `cross_validated` holds the metrics of the out-of-fold predictions `curve_p` with bootstrap
+    intervals (internal validation with out-of-fold predictions only).
+    """
 
     y: npt.NDArray[np.int64]
     p: npt.NDArray[np.float64]
@@ -91,47 +157,107 @@ class ValidationReport:
     calibration_curve: pd.DataFrame
     subgroups: pd.DataFrame
     effects: pd.DataFrame
+    cross_validated: dict[str, MetricSummary] | None = None
+
+    def estimates(self, name: str) -> dict[str, Estimate]:
+        """Every estimate available for metric ``name``, by method."""
+        nan = float("nan")
+        found = {APPARENT: Estimate(APPARENT, self.apparent[name], nan, nan)}
+        if name == "auroc":
+            delong = self.auroc_interval
+            found[APPARENT] = Estimate(APPARENT, self.apparent[name], delong.lower, delong.upper)
+        if self.bootstrap is not None and name in self.bootstrap.metrics:
+            harrell = self.bootstrap.metrics[name]
+            if self.internal:
+                found[HARRELL] = Estimate(HARRELL, harrell.corrected, harrell.lower, harrell.upper)
+            else:
+                found[APPARENT] = Estimate(APPARENT, harrell.apparent, harrell.lower, harrell.upper)
+        if self.cross_validated is not None and name in self.cross_validated:
+            cv = self.cross_validated[name]
+            found[CROSS_VALIDATED] = Estimate(CROSS_VALIDATED, cv.apparent, cv.lower, cv.upper)
+        if self.internal and self.bootstrap is not None and name in self.bootstrap.point632plus:
+            value = self.bootstrap.point632plus[name].estimate
+            cv_estimate = found.get(CROSS_VALIDATED)
+            # The cross-validated interval moved to the .632+ estimate (module docstring).
+            shift = value - cv_estimate.value if cv_estimate is not None else nan
+            lower = cv_estimate.lower + shift if cv_estimate is not None else nan
+            upper = cv_estimate.upper + shift if cv_estimate is not None else nan
+            found[POINT632PLUS] = Estimate(POINT632PLUS, value, lower, upper)
+        return found
+
+    def headline_estimate(self, name: str) -> Estimate:
+        """The estimate a reader should quote for ``name``.
+
+        Internal validation: `HEADLINE_ESTIMATE`, falling back to the cross-validated, then
+        Harrell's, then the apparent value when that one was not computed (no resamples, no
+        out-of-fold predictions). External validation: the value measured on the cohort.
+        """
+        found = self.estimates(name)
+        if not self.internal:
+            return found[APPARENT]
+        preferred = (HEADLINE_ESTIMATE.get(name, HARRELL), CROSS_VALIDATED, HARRELL, APPARENT)
+        return next(found[method] for method in preferred if method in found)
+
+    def headline(self, name: str) -> float:
+        """The value of `headline_estimate`."""
+        return self.headline_estimate(name).value
+
+    def interval(self, name: str) -> tuple[float, float]:
+        """The interval of `headline_estimate`."""
+        estimate = self.headline_estimate(name)
+        return estimate.lower, estimate.upper
 
     def summary(self) -> pd.DataFrame:
-        """One row per metric: apparent, corrected (internal) or estimate, and the interval."""
+        """One row per metric: every estimate with its interval, and which one is the headline."""
         rows = []
-        for name, value in self.apparent.items():
-            row: dict[str, Any] = {"metric": name, "apparent": value}
-            if self.bootstrap is not None and name in self.bootstrap.metrics:
-                summary = self.bootstrap.metrics[name]
+        for name in self.apparent:
+            if name in DESCRIPTIVE_METRICS:
+                rows.append({"metric": name, APPARENT: self.apparent[name]})
+                continue
+            headline = self.headline_estimate(name)
+            row: dict[str, Any] = {
+                "metric": name,
+                "headline": headline.value,
+                "lower": headline.lower,
+                "upper": headline.upper,
+                "headline_estimate": headline.method,
+            }
+            for method, estimate in self.estimates(name).items():
                 row |= {
-                    "corrected": summary.corrected if self.internal else value,
-                    "lower": summary.lower,
-                    "upper": summary.upper,
+                    method: estimate.value,
+                    f"{method} lower": estimate.lower,
+                    f"{method} upper": estimate.upper,
                 }
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def headline(self, name: str) -> float:
-        """The metric a reader should quote: optimism-corrected when internal, else as measured."""
-        if self.internal and self.bootstrap is not None and name in self.bootstrap.metrics:
-            return self.bootstrap.metrics[name].corrected
-        return self.apparent[name]
-
-    def interval(self, name: str) -> tuple[float, float]:
-        if name == "auroc" and (self.bootstrap is None):
-            return self.auroc_interval.lower, self.auroc_interval.upper
-        if self.bootstrap is None or name not in self.bootstrap.metrics:
-            return float("nan"), float("nan")
-        summary = self.bootstrap.metrics[name]
-        return summary.lower, summary.upper
-
     def mlflow_metrics(self) -> dict[str, float]:
+        """Headline metrics under their plain names (what the gate and the service read), and
+        every other estimate under its prefix (`MLFLOW_PREFIX`, ``apparent_``)."""
         metrics: dict[str, float] = {}
         for name, value in self.apparent.items():
             metrics[f"apparent_{name}"] = value
             if name in DESCRIPTIVE_METRICS:
                 continue
-            metrics[name] = self.headline(name)
-            low, high = self.interval(name)
-            metrics[f"{name}_lower"], metrics[f"{name}_upper"] = low, high
-            if self.internal and self.bootstrap is not None and name in self.bootstrap.metrics:
-                metrics[f"optimism_{name}"] = self.bootstrap.metrics[name].optimism
+            headline = self.headline_estimate(name)
+            metrics[name] = headline.value
+            metrics[f"{name}_lower"], metrics[f"{name}_upper"] = headline.lower, headline.upper
+            for method, estimate in self.estimates(name).items():
+                if method not in MLFLOW_PREFIX:
+                    continue
+                key = f"{MLFLOW_PREFIX[method]}{name}"
+                metrics |= {
+                    key: estimate.value,
+                    f"{key}_lower": estimate.lower,
+                    f"{key}_upper": estimate.upper,
+                }
+            if self.internal and self.bootstrap is not None:
+                if name in self.bootstrap.metrics:
+                    metrics[f"harrell_optimism_{name}"] = self.bootstrap.metrics[name].optimism
+                if name in self.bootstrap.point632plus:
+                    plus = self.bootstrap.point632plus[name]
+                    metrics[f"boot632plus_out_of_bag_{name}"] = plus.out_of_bag
+                    metrics[f"boot632plus_relative_overfitting_{name}"] = plus.relative_overfitting
         metrics["auroc_delong_lower"] = self.auroc_interval.lower
         metrics["auroc_delong_upper"] = self.auroc_interval.upper
         return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
@@ -187,9 +313,9 @@ def validate(
 
     ``frame`` is the validated cohort (canonical record fields) aligned with X, for subgroups.
     In internal validation, ``out_of_fold`` holds cross-validated predictions: the calibration
-    curve, the decision curve and the subgroup table use them, since in-sample predictions
-    flatter a model on exactly those displays. In external validation the model's own
-    predictions are already out of sample.
+    metrics, the calibration curve, the decision curve and the subgroup table use them, since
+    in-sample predictions flatter a model on exactly those displays. In external validation the
+    model's own predictions are already out of sample.
     """
     p = _predict(pipeline, X)
     curve_p = p if out_of_fold is None else np.asarray(out_of_fold, dtype=float)
@@ -206,6 +332,9 @@ def validate(
             n_jobs=config.n_jobs if refit is not None else 1,
             keep_models=keep_models,
         )
+    cross_validated = None
+    if refit is not None and out_of_fold is not None:
+        cross_validated = _cross_validated(y, curve_p, config)
     return ValidationReport(
         y=y,
         p=p,
@@ -220,4 +349,19 @@ def validate(
             frame.reset_index(drop=True), y, curve_p, config.validation.subgroup_min_events
         ),
         effects=interquartile_odds_ratios(pipeline, X),
+        cross_validated=cross_validated,
     )
+
+
+def _cross_validated(
+    y: npt.NDArray[np.int64], out_of_fold: npt.NDArray[np.float64], config: TrainingConfig
+) -> dict[str, MetricSummary]:
+    resamples = config.validation.bootstrap_resamples
+    if resamples > 0:
+        return fixed_prediction_intervals(y, out_of_fold, n_resamples=resamples, seed=config.seed)
+    nan = float("nan")
+    return {
+        name: MetricSummary(value, 0.0, value, nan, nan, 0)
+        for name, value in clinical_metrics(y, out_of_fold).items()
+        if name not in DESCRIPTIVE_METRICS
+    }

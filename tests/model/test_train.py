@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from pathlib import Path
 
@@ -20,8 +21,11 @@ from training import tracking
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.data import CohortError, load_cohort
 from training.evaluate import evaluate
+from training.fit import fit_candidate, out_of_fold, refit
+from training.metrics import clinical_metrics
 from training.registry import CHAMPION_ALIAS, PromotionRefusedError, promote, resolve_alias
 from training.train import NothingToRegisterError, TrainingResult, train
+from training.validate import CROSS_VALIDATED, HARRELL, POINT632PLUS, validate
 
 
 def small_config(**updates: object) -> TrainingConfig:
@@ -51,15 +55,18 @@ def test_parent_and_nested_runs_are_logged(trained: tuple[TrainingResult, Settin
     assert sorted(run.info.run_name for run in children) == ["logistic-core", "xgboost-extended"]
     for child in children:
         metrics = child.data.metrics
-        for name in (
-            "auroc",
-            "calibration_slope",
-            "calibration_intercept",
-            "ici",
-            "oe_ratio",
-            "brier",
-        ):
+        for name in ("auroc", "calibration_slope", "calibration_intercept", "oe_ratio", "brier"):
             assert metrics[f"{name}_lower"] <= metrics[name] <= metrics[f"{name}_upper"]
+        # The ICI is larger in resamples than in the sample (the smoother sees duplicated
+        # patients), so with 8 resamples its percentile interval may sit just above it.
+        assert 0 <= metrics["ici_lower"] <= metrics["ici_upper"]
+        # The headline of each metric is the estimate validate.HEADLINE_ESTIMATE names, and
+        # Harrell's figures are logged beside it.
+        assert metrics["auroc"] == metrics["boot632plus_auroc"]
+        assert metrics["brier"] == metrics["boot632plus_brier"]
+        assert metrics["calibration_slope"] == metrics["cv_calibration_slope"]
+        assert metrics["ici"] == metrics["cv_ici"]
+        assert {"harrell_auroc", "harrell_optimism_auroc", "apparent_auroc"} <= set(metrics)
         assert 0.6 < metrics["auroc"] < 0.85
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
         assert artifacts == {
@@ -91,6 +98,8 @@ def test_chosen_model_is_registered_with_card_signature_and_alias(
         "Limitations",
     ):
         assert f"## {section}" in card
+    for column in ("Harrell-corrected", ".632+ bootstrap", "cross-validated", "headline is"):
+        assert column in card
     assert "<table>" in mlflow.artifacts.load_text(
         f"runs:/{result.chosen.run_id}/model_card/model_card.html"
     )
@@ -139,6 +148,40 @@ def test_external_validation_on_another_cohort(
     low, high = report.interval("auroc")
     assert low < report.apparent["auroc"] < high
     assert '"gate_passed"' in evaluation.to_json()
+
+
+def test_headline_is_632plus_for_discrimination_and_cross_validated_for_calibration(
+    development_cohort: Path,
+) -> None:
+    config = small_config()
+    candidate = config.candidates[0]
+    cohort = load_cohort(development_cohort, eligible_only=True)
+    X, y = cohort.inputs(candidate.feature_set), cohort.y
+    fitted = fit_candidate(candidate, X, y, config)
+    predictions = out_of_fold(fitted.pipeline, X, y, config)
+    refit_again = functools.partial(refit, fitted.pipeline)
+    report = validate(
+        fitted.pipeline, X, y, cohort.frame, config, refit=refit_again, out_of_fold=predictions
+    )
+    assert report.bootstrap is not None
+    assert report.headline_estimate("auroc").method == POINT632PLUS
+    assert report.headline("auroc") == report.bootstrap.point632plus["auroc"].estimate
+    cross_validated = clinical_metrics(y, predictions)
+    for name in ("calibration_slope", "calibration_intercept", "ici", "oe_ratio"):
+        assert report.headline_estimate(name).method == CROSS_VALIDATED
+        assert report.headline(name) == cross_validated[name]
+    assert report.estimates("auroc")[HARRELL].value == report.bootstrap.metrics["auroc"].corrected
+    summary = report.summary().set_index("metric")
+    assert summary.loc["auroc", "headline_estimate"] == POINT632PLUS
+    # Without resamples there is no .632+ estimate: the cross-validated value is quoted.
+    without = small_config(
+        validation=config.validation.model_copy(update={"bootstrap_resamples": 0})
+    )
+    plain = validate(
+        fitted.pipeline, X, y, cohort.frame, without, refit=refit_again, out_of_fold=predictions
+    )
+    assert plain.headline_estimate("auroc").method == CROSS_VALIDATED
+    assert plain.headline("auroc") == cross_validated["auroc"]
 
 
 def test_cohort_without_label_is_a_clear_error(development_cohort: Path, tmp_path: Path) -> None:

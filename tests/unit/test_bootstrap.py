@@ -1,7 +1,10 @@
-"""Harrell's bootstrap optimism correction: over-fitting is found, a fixed model shows none,
-results depend on the seed only."""
+"""Bootstrap validation: Harrell's optimism correction finds over-fitting, a fixed model shows
+none, results depend on the seed only; the .632+ estimator gives known answers for a model that
+memorises noise and for a correct model on a large sample."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -9,10 +12,18 @@ import pytest
 from numpy.typing import NDArray
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
-from training.bootstrap import optimism_corrected
+from training.bootstrap import (
+    NO_INFORMATION,
+    draw_rows,
+    fixed_prediction_intervals,
+    optimism_corrected,
+    point_632_plus,
+)
 from training.metrics import auroc, clinical_metrics
 
 FIXED_BETA = np.array([0.9, -0.5, 0.3])
@@ -179,3 +190,140 @@ def test_invalid_arguments_are_rejected() -> None:
             n_resamples=2,
             seed=1,
         )
+
+
+# ── the .632+ estimator (Efron & Tibshirani 1997) ────────────────────────────
+
+
+def fit_one_nearest_neighbour(X: pd.DataFrame, y: NDArray[np.int64]) -> KNeighborsClassifier:
+    """Memorises its training rows: every training patient is its own nearest neighbour."""
+    return KNeighborsClassifier(n_neighbors=1).fit(X, y)
+
+
+def fit_full_tree(X: pd.DataFrame, y: NDArray[np.int64]) -> DecisionTreeClassifier:
+    """A fully grown tree: pure leaves, so it reproduces its training labels."""
+    return DecisionTreeClassifier(random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("fit", [fit_one_nearest_neighbour, fit_full_tree])
+def test_a_model_memorising_noise_gets_a_632plus_auroc_near_chance(fit: Any) -> None:
+    # The outcome is independent of X, so the true AUROC of any model is 0.5. Harrell's
+    # correction scores each refit on the original sample, 63 % of which it has memorised, and
+    # stays far above chance; the .632+ estimate scores refits only on patients they never saw.
+    X, y = _noisy_table(300, 3, signal=0.0, seed=31)
+    result = optimism_corrected(fit, predict_pipeline, X, y, n_resamples=60, seed=32)
+    harrell, plus = result.metrics["auroc"], result.point632plus["auroc"]
+    assert harrell.apparent == pytest.approx(1.0)
+    assert harrell.corrected > 0.7
+    assert plus.relative_overfitting > 0.9
+    assert plus.estimate == pytest.approx(0.5, abs=0.03)
+    assert abs(result.point632plus["scaled_brier"].estimate) > 0.5  # worse than no model
+
+
+def test_a_correct_logistic_on_a_large_sample_has_632plus_near_harrell_and_apparent() -> None:
+    rng = np.random.default_rng(33)
+    X = pd.DataFrame(rng.normal(size=(5000, 3)), columns=["a", "b", "c"])
+    y = rng.binomial(1, predict_fixed(FIXED_BETA, X.to_numpy()))
+    result = optimism_corrected(fit_unpenalised, predict_pipeline, X, y, n_resamples=20, seed=34)
+    for name in ("auroc", "brier", "scaled_brier"):
+        harrell, plus = result.metrics[name], result.point632plus[name]
+        assert plus.estimate == pytest.approx(harrell.apparent, abs=0.005)
+        assert plus.estimate == pytest.approx(harrell.corrected, abs=0.005)
+        assert plus.relative_overfitting < 0.2
+
+
+@pytest.mark.parametrize(
+    ("apparent", "out_of_bag", "gamma", "higher", "relative", "weight", "estimate"),
+    [
+        # R = (0.9 - 0.7) / (0.9 - 0.5) = 0.5; w = 0.632 / (1 - 0.368 * 0.5) = 0.7746.
+        (0.9, [0.65, 0.75], 0.5, True, 0.5, 0.7746, 0.7451),
+        # Brier: R = (0.20 - 0.10) / (0.25 - 0.10) = 2/3; w = 0.8375; 0.10 + 0.8375 * 0.10.
+        (0.10, [0.18, 0.22], 0.25, False, 2 / 3, 0.8375, 0.1838),
+        # Out-of-bag worse than no information: capped at 0.5, R = 1, w = 1.
+        (1.0, [0.40, 0.50], 0.5, True, 1.0, 1.0, 0.5),
+        # Out-of-bag not worse than apparent: R = 0, the classic .632 blend.
+        (0.70, [0.72, 0.72], 0.5, True, 0.0, 0.6321, 0.7126),
+    ],
+)
+def test_632plus_formula_gives_hand_computed_values(
+    apparent: float,
+    out_of_bag: list[float],
+    gamma: float,
+    higher: bool,
+    relative: float,
+    weight: float,
+    estimate: float,
+) -> None:
+    plus = point_632_plus(
+        apparent, pd.Series(out_of_bag), no_information=gamma, higher_is_better=higher
+    )
+    assert plus.out_of_bag == pytest.approx(np.mean(out_of_bag))
+    assert plus.relative_overfitting == pytest.approx(relative, abs=1e-4)
+    assert plus.weight == pytest.approx(weight, abs=1e-4)
+    assert plus.estimate == pytest.approx(estimate, abs=1e-4)
+    assert plus.n_valid == len(out_of_bag)
+
+
+def test_632plus_is_undefined_without_a_scorable_out_of_bag_sample() -> None:
+    plus = point_632_plus(
+        0.8, pd.Series([np.nan, np.nan]), no_information=0.5, higher_is_better=True
+    )
+    assert np.isnan(plus.estimate)
+    assert plus.n_valid == 0
+
+
+def test_no_information_brier_averages_every_pairing_of_outcome_and_prediction() -> None:
+    rng = np.random.default_rng(35)
+    p = rng.uniform(size=40)
+    y = rng.binomial(1, 0.4, size=40)
+    rule, higher = NO_INFORMATION["brier"]
+    assert not higher
+    assert rule(y, p) == pytest.approx(np.mean((y[:, None] - p[None, :]) ** 2))
+    scaled, higher = NO_INFORMATION["scaled_brier"]
+    assert higher
+    assert scaled(y, np.full(40, y.mean())) == pytest.approx(0.0)
+    assert NO_INFORMATION["auroc"][0](y, p) == 0.5
+
+
+def test_out_of_bag_metrics_score_only_patients_left_out_of_each_resample() -> None:
+    X, y = _noisy_table(120, 3, signal=1.0, seed=36)
+    result = optimism_corrected(
+        fit_unpenalised, predict_pipeline, X, y, n_resamples=5, seed=37, keep_models=True
+    )
+    assert result.original_predictions is not None
+    for b, child in enumerate(np.random.SeedSequence(37).spawn(5)):
+        rows, _ = draw_rows(child, y)
+        left_out = ~np.isin(np.arange(len(y)), rows)
+        expected = clinical_metrics(y[left_out], result.original_predictions[b][left_out])
+        assert result.out_of_bag["auroc"].iloc[b] == expected["auroc"]
+    assert result.point632plus["auroc"].out_of_bag == pytest.approx(
+        result.out_of_bag["auroc"].mean()
+    )
+
+
+# ── intervals of fixed (cross-validated) predictions ─────────────────────────
+
+
+def test_fixed_predictions_get_percentile_intervals_over_the_same_resamples() -> None:
+    rng = np.random.default_rng(40)
+    X = rng.normal(size=(600, 3))
+    p = predict_fixed(FIXED_BETA, X)
+    y = rng.binomial(1, p)
+    summaries = fixed_prediction_intervals(y, p, n_resamples=100, seed=39)
+    values = clinical_metrics(y, p)
+    resampled = []
+    for child in np.random.SeedSequence(39).spawn(100):
+        rows, _ = draw_rows(child, y)
+        resampled.append(clinical_metrics(y[rows], p[rows])["auroc"])
+    auroc = summaries["auroc"]
+    assert auroc.apparent == auroc.corrected == values["auroc"]
+    assert auroc.optimism == 0.0
+    assert (auroc.lower, auroc.upper) == pytest.approx(
+        tuple(np.quantile(resampled, [0.025, 0.975]))
+    )
+    # Predictions drawn from the truth are calibrated: the intervals hold the ideal values.
+    assert summaries["calibration_slope"].lower < 1.0 < summaries["calibration_slope"].upper
+    assert summaries["calibration_intercept"].lower < 0.0 < summaries["calibration_intercept"].upper
+    assert "n" not in summaries
+    with pytest.raises(ValueError, match="n_resamples must be at least 1"):
+        fixed_prediction_intervals(y, p, n_resamples=0, seed=1)
