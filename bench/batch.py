@@ -53,9 +53,9 @@ import pyarrow.parquet as pq
 from features.cohort import assemble
 from features.io import write_table
 from features.pipeline import model_input
+from features.reference import REFERENCE_BINS_ARTIFACT, reference_bins
 from features.schema import validate_table
 from mrbs.settings import Settings
-from serving.batch_drift import REFERENCE_BINS_ARTIFACT, reference_bins
 from serving.loading import load_predictor
 from simulator import simulate
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config

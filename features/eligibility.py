@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.record import EXCLUSIONS, INCLUSION
+from features.schema import SEPARATOR, text_per_row
 
 ELIGIBLE: Final = "eligible"
 REASONS: Final = "eligibility_reasons"
@@ -70,35 +71,34 @@ CRITERIA: Final[tuple[Criterion, ...]] = (
 def screen_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Screen every row of a canonical baseline table; returns ``eligible`` and the reasons.
 
-    A criterion whose column is absent counts as unknown for every row.
+    The reasons are the failed criteria, then ``unknown: <field>, <field>`` when some are not
+    known, joined with ``"; "``. A criterion whose column is absent counts as unknown for every
+    row.
     """
     n = len(frame)
-    failed = np.zeros(n, dtype=bool)
-    unknown = np.zeros(n, dtype=bool)
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    unknowns: list[list[str]] = [[] for _ in range(n)]
-    for criterion in CRITERIA:
+    fails = np.zeros((n, len(CRITERIA)), dtype=bool)
+    missing = np.zeros((n, len(CRITERIA)), dtype=bool)
+    for j, criterion in enumerate(CRITERIA):
         if criterion.field in frame.columns:
             outcome = criterion.fails(frame[criterion.field])
-            fails = outcome.fillna(False).to_numpy(dtype=bool)
-            missing = outcome.isna().to_numpy(dtype=bool)
+            fails[:, j] = outcome.fillna(False).to_numpy(dtype=bool)
+            missing[:, j] = outcome.isna().to_numpy(dtype=bool)
         else:
-            fails, missing = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
-        for position in np.flatnonzero(fails):
-            reasons[position].append(criterion.reason)
-        for position in np.flatnonzero(missing):
-            unknowns[position].append(criterion.field)
-        failed |= fails
-        unknown |= missing
+            missing[:, j] = True
+    failed = np.asarray(fails.any(axis=1), dtype=bool)
     eligible = pd.array(~failed, dtype="boolean")
-    eligible[~failed & unknown] = pd.NA
-    text = [
-        "; ".join(r + ([UNKNOWN_PREFIX + ", ".join(u)] if u else []))
-        for r, u in zip(reasons, unknowns, strict=True)
-    ]
-    return pd.DataFrame(
-        {ELIGIBLE: eligible, REASONS: pd.array(text, dtype="string")}, index=frame.index
-    )
+    eligible[~failed & missing.any(axis=1)] = pd.NA
+    text = text_per_row(np.hstack([fails, missing]), _reasons_text)
+    reasons = pd.Series(text, index=frame.index, dtype="string")
+    return pd.DataFrame({ELIGIBLE: eligible, REASONS: reasons}, index=frame.index)
+
+
+def _reasons_text(columns: list[int]) -> str:
+    """The reasons for one pattern of failed and unknown criteria (`screen_frame`'s columns)."""
+    count = len(CRITERIA)
+    reasons = [CRITERIA[j].reason for j in columns if j < count]
+    unknown = [CRITERIA[j - count].field for j in columns if j >= count]
+    return SEPARATOR.join(reasons + ([UNKNOWN_PREFIX + ", ".join(unknown)] if unknown else []))
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ values outside the training population's range are listed in ``flags``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
@@ -176,24 +178,54 @@ def _range_message(spec: FieldSpec, given_unit: str | None = None) -> str:
     return f"{spec.name}: outside the plausible range {spec.describe_range(spec.hard)}{converted}"
 
 
+def text_per_row(
+    marks: npt.NDArray[np.bool_], render: Callable[[list[int]], str]
+) -> npt.NDArray[np.object_]:
+    """``render(the columns marked in the row)`` for every row of the boolean matrix ``marks``.
+
+    Rows share few distinct patterns of marks, so each distinct pattern is rendered once and no
+    Python code runs per row; a row with no mark gets ``render([])``.
+    """
+    text = np.full(marks.shape[0], render([]), dtype=object)
+    marked = np.flatnonzero(marks.any(axis=1))
+    if marked.size == 0:
+        return text
+    packed = np.ascontiguousarray(np.packbits(marks[marked], axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
+    rendered = [render(np.flatnonzero(marks[marked[row]]).tolist()) for row in first.tolist()]
+    text[marked] = np.asarray(rendered, dtype=object)[pattern.ravel()]
+    return text
+
+
 class _RowNotes:
-    """Accumulates messages per row position, joined once at the end."""
+    """Messages per row, held as one row mask per message and joined once at the end."""
 
     def __init__(self, n: int) -> None:
-        self._notes: list[list[str]] = [[] for _ in range(n)]
+        self._n = n
+        self._messages: list[str] = []
+        self._masks: list[npt.NDArray[np.bool_]] = []
 
-    def add(self, mask: np.ndarray, message: str) -> None:
-        for position in np.flatnonzero(mask):
-            self._notes[position].append(message)
+    def add(self, mask: npt.NDArray[np.bool_], message: str) -> None:
+        if mask.any():
+            self._messages.append(message)
+            self._masks.append(np.asarray(mask, dtype=bool))
 
-    def add_at(self, position: int, message: str) -> None:
-        self._notes[position].append(message)
+    def mentions(self, name: str) -> npt.NDArray[np.bool_]:
+        """Rows with a message about field ``name``."""
+        found = np.zeros(self._n, dtype=bool)
+        for message, mask in zip(self._messages, self._masks, strict=True):
+            if message.startswith(f"{name}:"):
+                found |= mask
+        return found
 
-    def mentions(self, position: int, name: str) -> bool:
-        return any(note.startswith(f"{name}:") for note in self._notes[position])
-
-    def joined(self) -> list[str]:
-        return [SEPARATOR.join(dict.fromkeys(notes)) for notes in self._notes]
+    def joined(self) -> npt.NDArray[np.object_]:
+        """Each row's messages in the order they were added, each once, ``"; "``-joined."""
+        marks = np.column_stack(self._masks) if self._masks else np.zeros((self._n, 0), bool)
+        messages = self._messages
+        return text_per_row(
+            marks, lambda columns: SEPARATOR.join(dict.fromkeys(messages[c] for c in columns))
+        )
 
 
 def _parse_boolean(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -320,30 +352,39 @@ def validate_table(frame: pd.DataFrame, *, table: str = "baseline table") -> Val
 def _apply_schema(out: pd.DataFrame, notes: _RowNotes, given_units: dict[str, pd.Series]) -> None:
     """Run the pandera schema lazily and turn each failure into a per-row problem."""
     try:
-        table_schema().validate(out, lazy=True)
+        table_schema().validate(out, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         cases = cases[cases["index"].notna()]
         for (column, check), group in cases.groupby(["column", "check"], sort=False):
             spec = FIELDS_BY_NAME[str(column)]
             positions = group["index"].astype(int).to_numpy()
-            for position in positions:
-                if check == "not_nullable" and notes.mentions(position, spec.name):
-                    continue  # the value was already rejected, with a more precise reason
-                notes.add_at(position, _failure_message(spec, str(check), given_units, position))
-            if str(check) != "not_nullable":
-                out.loc[positions, spec.name] = pd.NA if spec.kind != "number" else np.nan
+            failed = np.zeros(len(out), dtype=bool)
+            failed[positions] = True
+            if str(check) == "not_nullable":
+                # A value already rejected has a more precise reason than its absence.
+                unexplained = failed & ~notes.mentions(spec.name)
+                notes.add(unexplained, f"{spec.name}: required value missing")
+                continue
+            for rows, message in _failure_messages(spec, str(check), given_units, failed):
+                notes.add(rows, message)
+            out.loc[positions, spec.name] = pd.NA if spec.kind != "number" else np.nan
 
 
 FIELDS_BY_NAME: Final = {spec.name: spec for spec in FIELDS}
 
 
-def _failure_message(
-    spec: FieldSpec, check: str, given_units: dict[str, pd.Series], position: int
-) -> str:
-    if check == "not_nullable":
-        return f"{spec.name}: required value missing"
-    if check.startswith("in_range"):
-        unit = given_units[spec.name].iloc[position] if spec.name in given_units else None
-        return _range_message(spec, None if pd.isna(unit) else str(unit))
-    return f"{spec.name}: failed check {check}"
+def _failure_messages(
+    spec: FieldSpec, check: str, given_units: dict[str, pd.Series], failed: npt.NDArray[np.bool_]
+) -> list[tuple[npt.NDArray[np.bool_], str]]:
+    """The rows failing ``check`` grouped by message (a range message names the given unit)."""
+    if not check.startswith("in_range"):
+        return [(failed, f"{spec.name}: failed check {check}")]
+    if spec.name not in given_units:
+        return [(failed, _range_message(spec))]
+    # A missing unit and an empty one both mean the canonical unit in the message.
+    units = given_units[spec.name].fillna("").to_numpy(dtype=object)
+    return [
+        (failed & (units == unit), _range_message(spec, unit or None))
+        for unit in dict.fromkeys(units[failed].tolist())
+    ]

@@ -1,16 +1,9 @@
 """Drift of each predictor against the training cohort: population stability index (PSI).
 
 The training cohort's distribution is stored beside the model as a reference table, built at
-training time by `reference_bins` and logged as ``validation/reference_bins.json`` in the model
-version's run::
-
-    {"sledai_2k": {"edges": [6.0, 8.0, ...], "proportions": [0.12, ...], "missing": 0.0},
-     "sex": {"categories": ["F", "M"], "proportions": [0.93, 0.06], "missing": 0.01}, ...}
-
-Numeric predictors are cut at the training deciles (bins closed on the right: ``edges[i-1] <
-x <= edges[i]``); flags and categories are counted per value; the share of missing values is a
-bin of its own, so a cohort that stops recording a predictor drifts too. All proportions are of
-every row, so they sum to 1.
+training time by `features.reference.reference_bins` and logged in the model version's run as
+`features.reference.REFERENCE_BINS_ARTIFACT`: numeric predictors cut at the training deciles,
+flags and categories counted per value, and the share of missing values as a bin of its own.
 
 PSI = sum over bins of (actual - expected) * ln(actual / expected), with empty bins counted as
 ``PSI_EPSILON``. The usual reading, from credit scoring and sensitive to the binning: below 0.1
@@ -20,113 +13,19 @@ stable, 0.1 to 0.25 a moderate shift, above 0.25 a major shift that puts the mod
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from features.record import FIELDS_BY_NAME
+from features.reference import REFERENCE_BINS_ARTIFACT, Bins, IntArray, parse_reference
 
 PSI_MODERATE: Final = 0.1
 PSI_MAJOR: Final = 0.25
 PSI_EPSILON: Final = 1e-4
-#: Where training stores the reference table, relative to the model version's run.
-REFERENCE_BINS_ARTIFACT: Final = "validation/reference_bins.json"
 #: Fewer scored rows than this make PSI too noisy to report.
 MIN_ROWS_FOR_DRIFT: Final = 100
-DEFAULT_BINS: Final = 10
-
-IntArray = npt.NDArray[np.int64]
-
-
-def _floats(column: pd.Series) -> npt.NDArray[np.float64]:
-    numbers = pd.to_numeric(column, errors="coerce").astype("Float64")
-    return np.asarray(numbers.to_numpy(dtype=float, na_value=np.nan), dtype=float)
-
-
-def _categories(name: str) -> list[Any]:
-    spec = FIELDS_BY_NAME[name]
-    return [False, True] if spec.kind == "boolean" else list(spec.categories)
-
-
-@dataclass(frozen=True)
-class Bins:
-    """One predictor's reference bins and the training cohort's share in each."""
-
-    name: str
-    edges: tuple[float, ...] | None
-    categories: tuple[Any, ...] | None
-    expected: npt.NDArray[np.float64]  # every bin, the missing share last
-
-    def count(self, column: pd.Series) -> IntArray:
-        """Rows of ``column`` (canonical values) in each bin, missing last."""
-        if self.edges is not None:
-            values = _floats(column)
-            present = values[~np.isnan(values)]
-            positions = np.searchsorted(np.asarray(self.edges), present, side="left")
-            counts = np.bincount(positions, minlength=len(self.edges) + 1)
-            return np.append(counts, values.size - present.size).astype(np.int64)
-        assert self.categories is not None
-        flags = all(isinstance(c, bool) for c in self.categories)
-        typed = column.astype("boolean") if flags else column.astype("string")
-        found = [int(typed.eq(category).fillna(False).sum()) for category in self.categories]
-        return np.asarray([*found, int(typed.isna().sum())], dtype=np.int64)
-
-
-def reference_bins(
-    frame: pd.DataFrame, fields: Sequence[str], *, bins: int = DEFAULT_BINS
-) -> dict[str, dict[str, Any]]:
-    """The reference table of ``fields`` in ``frame`` (a validated, canonical training cohort).
-
-    Numeric fields are cut at their ``bins``-quantiles (ties merged, so a field with few
-    distinct values gets fewer bins); flags and categories keep one bin per value.
-    """
-    if frame.empty:
-        raise ValueError("reference_bins: the frame has no rows")
-    table: dict[str, dict[str, Any]] = {}
-    for name in fields:
-        column = frame[name]
-        if FIELDS_BY_NAME[name].kind in ("number", "integer"):
-            values = _floats(column)
-            present = values[~np.isnan(values)]
-            cuts = np.linspace(0, 1, bins + 1)[1:-1]
-            edges = tuple(np.unique(np.quantile(present, cuts)).tolist()) if present.size else ()
-            counts = Bins(name, edges, None, np.empty(0)).count(column)
-            entry: dict[str, Any] = {"edges": list(edges)}
-        else:
-            categories = tuple(_categories(name))
-            counts = Bins(name, None, categories, np.empty(0)).count(column)
-            entry = {"categories": list(categories)}
-        shares = counts / len(column)
-        entry["proportions"] = shares[:-1].tolist()
-        entry["missing"] = float(shares[-1])
-        table[name] = entry
-    return table
-
-
-def parse_reference(table: Mapping[str, Any]) -> dict[str, Bins]:
-    """Bins per predictor from a reference table; ValueError naming the malformed entry."""
-    parsed: dict[str, Bins] = {}
-    for name, entry in table.items():
-        if name not in FIELDS_BY_NAME:
-            continue  # a predictor this version of MRBS no longer reads
-        try:
-            proportions = [float(p) for p in entry["proportions"]]
-            missing = float(entry.get("missing", 0.0))
-            edges = tuple(float(e) for e in entry["edges"]) if "edges" in entry else None
-            categories = tuple(entry["categories"]) if edges is None else None
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"reference bins of {name}: malformed ({error!r})") from None
-        expected_bins = len(edges) + 1 if edges is not None else len(categories or ())
-        if len(proportions) != expected_bins:
-            raise ValueError(
-                f"reference bins of {name}: {len(proportions)} proportions for {expected_bins} bins"
-            )
-        parsed[name] = Bins(name, edges, categories, np.asarray([*proportions, missing]))
-    return parsed
 
 
 def psi(expected: npt.NDArray[np.float64], counts: IntArray) -> float:

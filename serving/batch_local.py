@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 import pyarrow as pa
 
-from serving.batch_drift import Bins
+from features.reference import Bins
 from serving.batch_io import BatchError, InputFile, check_output
 from serving.batch_model import BatchModel
 from serving.batch_output import (
@@ -65,9 +65,9 @@ class Loaded:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    # Validation allocates many small lists per row; with the model and libraries frozen out
-    # of the collector's scans, full collections stop dominating the run.
-    gc.collect()
+    # With the model and libraries frozen out of the collector's scans, the collections that
+    # scoring triggers stay short. Not collecting first: a full collection of a heap holding
+    # MLflow and the model takes a noticeable share of a run, to free little.
     gc.freeze()
     try:
         yield

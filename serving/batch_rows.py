@@ -40,8 +40,8 @@ import pyarrow.compute as pc
 
 from features.eligibility import ELIGIBLE, REASONS, screen_frame
 from features.record import FIELDS
+from features.reference import Bins
 from features.schema import FLAGS, PROBLEMS, validate_table
-from serving.batch_drift import Bins
 from serving.batch_model import BatchModel, risk_bands, round_half_even
 from serving.batch_summary import MICRO, ChunkStats, count_parts
 from serving.batch_text import (
@@ -146,7 +146,7 @@ def _explained_columns(
     model: BatchModel, scored: pd.DataFrame, ok: npt.NDArray[np.bool_], *, contributions: bool
 ) -> tuple[dict[str, pa.Array], npt.NDArray[np.float64]]:
     """Probability, band, contributions and imputed fields; and the rounded probabilities."""
-    explained = model.explain(model.derive(scored), contributions=contributions)
+    explained = model.predictor.explain(model.derive(scored), contributions=contributions)
     probability = round_half_even(explained.probability)
     bands = np.full(ok.size, None, dtype=object)
     bands[ok] = risk_bands(explained.probability)

@@ -20,7 +20,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from serving.batch_drift import Bins, IntArray, drift_report
+from features.reference import Bins, IntArray
+from serving.batch_drift import drift_report
 from serving.batch_model import DECIMALS
 
 #: Probability quantiles reported in the summary.

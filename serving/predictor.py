@@ -1,14 +1,18 @@
 """Predictions from one pinned model version: probability, contributions, imputation, eligibility.
 
-A `Predictor` wraps a fitted MRBS pipeline exactly as MLflow logged it. It answers for one
-patient through a fast path that runs the same fitted steps on plain arrays (a one-row
-DataFrame costs more than the model), and for many patients through the pipeline itself; a
-test holds the two equal.
+A `Predictor` wraps a fitted MRBS pipeline exactly as MLflow logged it. It answers through a
+fast path that runs the same fitted steps on plain arrays (a one-row DataFrame costs more than
+the model), and through the pipeline itself; a test holds the two equal.
 
 Each predictor's contribution is the change in log-odds when that predictor alone is moved to
 the development cohort's median (the value the pipeline imputes when it is missing), with every
-other value kept: positive favours response. All contributions come from one batched call, so
-they cost about as much as the prediction itself. An imputed predictor contributes 0.
+other value kept: positive favours response. An imputed predictor, or one already at the
+median, contributes exactly 0 and costs nothing. `Predictor.explain` computes them for any
+number of rows, and is what both ``/predict`` (one row) and ``mrbs score`` (a chunk of a
+cohort) run, so the two agree exactly. Imputation replaces values one by one, so it runs once
+per row and only the steps after it see the variations; a row and its variations go through
+the model in one call (a block of rows at a time for a cohort), so all contributions of one
+patient cost about as much as the prediction itself.
 """
 
 from __future__ import annotations
@@ -32,7 +36,18 @@ from features.pipeline import FEATURE_SETS, BaselineFeatures, input_fields
 RISK_BANDS: Final = ((0.35, "low"), (0.65, "intermediate"), (1.01, "high"))
 #: The record field a derived model input is shown as.
 SHOWN_AS: Final = {"log_anti_dsdna_xuln": "anti_dsdna", "male": "sex"}
-_CLIP: Final = 1e-9
+#: Probabilities are kept within [CLIP, 1 - CLIP], so that every log-odds is finite.
+CLIP: Final = 1e-9
+#: Rows explained per call of the model; each is stacked with up to one variation per model
+#: input, so a call stays within a few megabytes however many rows are explained.
+EXPLAIN_BLOCK_ROWS: Final = 4096
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def clip(probability: FloatArray) -> FloatArray:
+    """Probabilities kept within [`CLIP`, 1 - `CLIP`], so that log-odds stay finite."""
+    return np.clip(probability, CLIP, 1 - CLIP)
 
 
 def risk_band(probability: float) -> str:
@@ -66,6 +81,15 @@ class Prediction:
     unknown_criteria: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Explained:
+    """Clipped probabilities (rows) and, when asked for, occlusion contributions in log-odds
+    (rows x model inputs)."""
+
+    probability: FloatArray
+    contributions: FloatArray | None
+
+
 class Predictor:
     """A fitted pipeline, ready to answer for one patient or many."""
 
@@ -73,6 +97,8 @@ class Predictor:
         features = pipeline.named_steps.get("features")
         if not isinstance(features, BaselineFeatures):
             raise TypeError("not an MRBS pipeline: its first step is not BaselineFeatures")
+        if [name for name, _ in pipeline.steps[1:2]] != ["impute"]:
+            raise TypeError("not an MRBS pipeline: feature derivation is not followed by impute")
         self.pipeline = pipeline
         self.identity = identity
         self.features = features
@@ -80,29 +106,61 @@ class Predictor:
         self.model_inputs: tuple[str, ...] = FEATURE_SETS[features.feature_set]
         # The steps after feature derivation, answering on arrays instead of DataFrames. A
         # copy, so the logged pipeline keeps its pandas output for batch use.
-        self._on_arrays = copy.deepcopy(pipeline[1:]).set_output(transform="default")
-        self._reference = np.asarray(pipeline.named_steps["impute"].statistics_, dtype=float)
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        on_arrays = copy.deepcopy(pipeline[1:]).set_output(transform="default")
+        self._impute = on_arrays[0]
+        self._after_impute = on_arrays[1:]
+        #: The development cohort's median of each model input: the value the fitted imputer
+        #: fills in when it is missing, and the value it is moved to for its contribution.
+        self.medians: FloatArray = np.asarray(self._impute.statistics_, dtype=float)
+        _quiet_feature_name_warning()
 
-    def _probabilities(self, derived: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self._on_arrays.predict_proba(derived)[:, 1], dtype=float)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Spark executors unpickle the predictor in fresh interpreters.
+        self.__dict__.update(state)
+        _quiet_feature_name_warning()
+
+    def _probabilities(self, derived: FloatArray) -> FloatArray:
+        return self._after_impute_probabilities(np.asarray(self._impute.transform(derived)))
+
+    def _after_impute_probabilities(self, imputed: FloatArray) -> FloatArray:
+        return np.asarray(self._after_impute.predict_proba(imputed)[:, 1], dtype=float)
+
+    def explain(self, derived: FloatArray, *, contributions: bool = True) -> Explained:
+        """Clipped probabilities of the rows of ``derived`` (model inputs, rows x inputs, NaN
+        where missing) and, if asked, each input's occlusion contribution in log-odds."""
+        n, k = derived.shape
+        if n == 0:
+            return Explained(np.empty(0), np.zeros((0, k)) if contributions else None)
+        imputed = np.asarray(self._impute.transform(derived), dtype=float)
+        if not contributions:
+            return Explained(clip(self._after_impute_probabilities(imputed)), None)
+        probability = np.empty(n)
+        effects = np.zeros((n, k))
+        moved = ~np.isnan(derived) & (derived != self.medians)
+        for start in range(0, n, EXPLAIN_BLOCK_ROWS):
+            block = imputed[start : start + EXPLAIN_BLOCK_ROWS]
+            rows, columns = np.nonzero(moved[start : start + EXPLAIN_BLOCK_ROWS])
+            stacked = np.empty((len(block) + rows.size, k))
+            stacked[: len(block)] = block
+            varied = stacked[len(block) :]
+            np.take(block, rows, axis=0, out=varied)
+            varied[np.arange(rows.size), columns] = self.medians[columns]
+            p = clip(self._after_impute_probabilities(stacked))
+            probability[start : start + len(block)] = p[: len(block)]
+            log_odds = logit(p)
+            effects[start + rows, columns] = log_odds[rows] - log_odds[len(block) :]
+        return Explained(probability, effects)
 
     def predict_one(self, record: Mapping[str, Any]) -> Prediction:
         """Predict for one validated record (canonical units; None = missing)."""
-        derived = self.features.transform_records([record])
-        k = derived.shape[1]
-        varied = np.repeat(derived, k + 1, axis=0)
-        missing = np.isnan(derived[0])
-        for j in range(k):
-            varied[j + 1, j] = self._reference[j]
-        p = np.clip(self._probabilities(varied), _CLIP, 1 - _CLIP)
-        log_odds = logit(p)
+        explained = self.explain(self.features.transform_records([record]))
+        assert explained.contributions is not None
         contributions = {
-            SHOWN_AS.get(name, name): 0.0 if missing[j] else float(log_odds[0] - log_odds[j + 1])
-            for j, name in enumerate(self.model_inputs)
+            SHOWN_AS.get(name, name): float(effect)
+            for name, effect in zip(self.model_inputs, explained.contributions[0], strict=True)
         }
         screening = screen(record)
-        probability = float(p[0])
+        probability = float(explained.probability[0])
         return Prediction(
             probability=probability,
             band=risk_band(probability),
@@ -113,10 +171,15 @@ class Predictor:
             unknown_criteria=screening.unknown,
         )
 
-    def probabilities(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+    def probabilities(self, frame: pd.DataFrame) -> FloatArray:
         """Probabilities for many validated records through the pipeline itself."""
         return np.asarray(self.pipeline.predict_proba(frame[list(self.fields)])[:, 1], dtype=float)
 
-    def fast_probabilities(self, records: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
-        """Probabilities for records through the array path (used to check it and for batches)."""
+    def fast_probabilities(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
+        """Probabilities for records through the array path (unclipped; used to check it)."""
         return self._probabilities(self.features.transform_records(records))
+
+
+def _quiet_feature_name_warning() -> None:
+    # The array path feeds steps fitted on named columns; the order is the pipeline's own.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")

@@ -45,10 +45,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.pipeline import model_input, required_fields
+from features.reference import Bins
 from features.schema import PROBLEMS
-from serving.batch_drift import Bins
 from serving.batch_io import BatchError, InputFile
-from serving.batch_model import BatchModel, clip, risk_bands, round_half_even
+from serving.batch_model import BatchModel, risk_bands, round_half_even
 from serving.batch_rows import (
     PROBABILITY,
     RISK_BAND,
@@ -58,6 +58,7 @@ from serving.batch_rows import (
     score_chunk,
 )
 from serving.batch_summary import ChunkStats, SummaryState
+from serving.predictor import clip
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -1,10 +1,10 @@
 """`mrbs train`: fit every configured candidate, validate, log to MLflow, register the best.
 
 One parent MLflow run per training and one nested run per candidate. Each nested run logs the
-candidate's hyperparameters, every metric with its bootstrap interval, plots, the subgroup
-table, the decision curve and the fitted pipeline. The chosen candidate (passing the promotion
-gate if any does, then the lowest optimism-corrected Brier score) is registered with the
-``candidate`` alias and a model card.
+candidate's hyperparameters, every metric (headline, Harrell-corrected, .632+ and
+cross-validated) with its interval, plots, the subgroup table, the decision curve and the
+fitted pipeline. The chosen candidate (passing the promotion gate if any does, then the lowest
+cross-validated Brier score) is registered with the ``candidate`` alias and a model card.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.pipeline import input_fields
+from features.reference import REFERENCE_BINS_ARTIFACT, reference_bins
 from mrbs.settings import Settings
-from serving.batch_drift import REFERENCE_BINS_ARTIFACT, reference_bins
 from training import model_card, tracking
 from training.artifacts import log_validation
 from training.candidates import parameter_count

@@ -25,16 +25,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.record import FIELDS, FIELDS_BY_NAME
+from features.reference import REFERENCE_BINS_ARTIFACT, parse_reference, reference_bins
 from features.schema import patient_model
 from mrbs.settings import Settings
 from serving.batch import BatchError, score, summary_path
-from serving.batch_drift import (
-    PSI_MAJOR,
-    REFERENCE_BINS_ARTIFACT,
-    parse_reference,
-    psi,
-    reference_bins,
-)
+from serving.batch_drift import PSI_MAJOR, psi
 from serving.batch_model import round_half_even
 from serving.loading import load_predictor
 from serving.respond import predict_batch_item, predict_record
@@ -215,6 +210,33 @@ def test_trained_models_carry_reference_bins_for_drift(
         "moderate",
         "major",
     }
+
+
+def test_a_model_without_reference_bins_scores_and_says_drift_was_skipped(
+    store: Store, development_cohort: Path, records: Path, tmp_path: Path
+) -> None:
+    import mlflow
+
+    from training import tracking
+
+    predictor = load_predictor(XGBOOST, store.settings)
+    example = load_cohort(development_cohort, eligible_only=True).inputs("extended").head(20)
+    experiment = tracking.ensure_experiment("without-reference-bins", store.settings)
+    with mlflow.start_run(experiment_id=experiment):
+        info = tracking.log_pipeline(predictor.pipeline, example)
+    version = mlflow.register_model(info.model_uri, "mrbs-without-reference")
+    out = tmp_path / "scored.parquet"
+    uri = f"models:/mrbs-without-reference/{version.version}"
+    summary = score(records, out, model_uri=uri, settings=store.settings)
+    assert summary.rows_scored > 800
+    assert summary.drift["reference"] is None
+    assert summary.drift["predictors"] == {}
+    assert not summary.warnings
+    note = summary.drift["note"]
+    assert note.startswith("drift not computed")
+    assert "trained without reference bins" in note
+    assert f"drift: {note}" in summary.describe()
+    assert json.loads(summary_path(out).read_text())["drift"] == summary.drift
 
 
 def test_psi_and_reference_bins_known_answers() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.schema import patient_model
+from serving import predictor as predictor_module
 from serving.predictor import ModelIdentity, Predictor, risk_band
 from serving.respond import predict_batch_item, predict_record
 from serving.schemas import example_patient
@@ -65,3 +67,37 @@ def test_bad_batch_record_fails_only_itself(predictor: tuple[Predictor, object])
     assert good.prediction is not None
     assert bad.prediction is None
     assert {p.field for p in bad.problems} == {"c3", "colour"}
+
+
+# The predictor silences this warning process-wide when built; pytest restores filters per test.
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_explaining_many_rows_equals_one_patient_at_a_time(
+    predictor: tuple[Predictor, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, cohort = predictor
+    X = cohort.inputs("extended").head(40)  # type: ignore[attr-defined]
+    X.loc[X.index[0], "blys"] = np.nan
+    X.loc[X.index[1], "sledai_2k"] = model.medians[model.model_inputs.index("sledai_2k")]
+    derived = model.features.transform(X).to_numpy(dtype=float, na_value=np.nan)
+    monkeypatch.setattr(predictor_module, "EXPLAIN_BLOCK_ROWS", 7)  # several blocks
+    many = model.explain(derived)
+    assert many.contributions is not None
+    assert many.contributions[0, model.model_inputs.index("blys")] == 0.0  # imputed
+    assert many.contributions[1, model.model_inputs.index("sledai_2k")] == 0.0  # at the median
+    lean = model.explain(derived, contributions=False)
+    assert lean.contributions is None
+    np.testing.assert_array_equal(lean.probability, many.probability)
+    for position, record in enumerate(X.to_dict("records")):
+        one = model.predict_one({k: None if pd.isna(v) else v for k, v in record.items()})
+        assert one.probability == pytest.approx(many.probability[position], abs=1e-12)
+        np.testing.assert_allclose(
+            list(one.contributions.values()), many.contributions[position], rtol=0, atol=1e-12
+        )
+
+
+def test_explain_of_no_rows_is_empty(predictor: tuple[Predictor, object]) -> None:
+    model, _ = predictor
+    empty = model.explain(np.empty((0, len(model.model_inputs))))
+    assert empty.probability.shape == (0,)
+    assert empty.contributions is not None
+    assert empty.contributions.shape == (0, len(model.model_inputs))

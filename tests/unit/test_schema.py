@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from features.schema import (
     MissingColumnsError,
     canonical_values,
     patient_model,
+    text_per_row,
     validate_table,
 )
 
@@ -154,6 +156,33 @@ def test_table_problems_per_row() -> None:
         "c4: required value missing",
         "",
     ]
+
+
+def test_several_problems_in_a_row_are_listed_once_in_order() -> None:
+    bad = {**EXAMPLE, "c3": "abc", "c4": None, "sex": "x", "igg": 99999.0, "age": 15.5}
+    out = validate_table(pd.DataFrame([bad, EXAMPLE, bad, _table(c4=None).iloc[0]])).frame
+    # Parsing problems in declaration order, then the schema's; c3's absence is not reported
+    # again, its precise reason is.
+    expected = (
+        "c3: not a number; sex: not one of the accepted values; c4: required value missing; "
+        "igg: outside the plausible range 50-8000 mg/dL"
+    )
+    assert out[PROBLEMS].tolist() == [expected, "", expected, "c4: required value missing"]
+    age = "age: outside the training population's range 18-75 years"
+    assert out[FLAGS].tolist() == [age, "", age, ""]
+
+
+def test_text_per_row_renders_each_pattern_once() -> None:
+    marks = np.array([[True, False, True], [False, False, False], [True, False, True]])
+    calls: list[list[int]] = []
+
+    def render(columns: list[int]) -> str:
+        calls.append(columns)
+        return "+".join("abc"[c] for c in columns)
+
+    assert text_per_row(marks, render).tolist() == ["a+c", "", "a+c"]
+    assert sorted(calls) == [[], [0, 2]]
+    assert text_per_row(np.zeros((2, 0), dtype=bool), render).tolist() == ["", ""]
 
 
 def test_booleans_and_categories_accept_common_spellings() -> None:
