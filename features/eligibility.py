@@ -7,9 +7,9 @@ fails but some are not known. Unknown facts are reported as unknown, never as el
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,40 +31,46 @@ IGA_MIN_MG_DL: Final = 10.0
 
 @dataclass(frozen=True)
 class Criterion:
-    """One criterion: the field it reads and when the patient fails it."""
+    """One criterion: the field it reads and when the patient fails it.
+
+    ``test`` is ``below`` or ``at_most`` (a number against ``limit``), ``true`` (an exclusion
+    present) or ``false`` (an inclusion not met). `fails` screens a column, `fails_value` one
+    known value (the service's single patient, without building a column).
+    """
 
     field: str
     reason: str
-    fails: Callable[[pd.Series], pd.Series]
+    test: Literal["below", "at_most", "true", "false"]
+    limit: float = 0.0
 
+    def fails(self, values: pd.Series) -> pd.Series:
+        if self.test == "below":
+            return values.astype("Float64") < self.limit
+        if self.test == "at_most":
+            return values.astype("Float64") <= self.limit
+        flags = values.astype("boolean")
+        return flags if self.test == "true" else ~flags
 
-def _below(limit: float) -> Callable[[pd.Series], pd.Series]:
-    return lambda values: values.astype("Float64") < limit
-
-
-def _at_most(limit: float) -> Callable[[pd.Series], pd.Series]:
-    return lambda values: values.astype("Float64") <= limit
-
-
-def _is_true(values: pd.Series) -> pd.Series:
-    return values.astype("boolean")
-
-
-def _is_false(values: pd.Series) -> pd.Series:
-    return ~values.astype("boolean")
+    def fails_value(self, value: Any) -> bool:
+        if self.test == "below":
+            return float(value) < self.limit
+        if self.test == "at_most":
+            return float(value) <= self.limit
+        return bool(value) is (self.test == "true")
 
 
 CRITERIA: Final[tuple[Criterion, ...]] = (
-    Criterion("age", "age 18 or under", _at_most(ADULT_AGE_OVER)),
+    Criterion("age", "age 18 or under", "at_most", ADULT_AGE_OVER),
     Criterion(
         "sledai_2k",
         f"inactive disease (SLEDAI-2K below {ACTIVE_SLEDAI_MIN})",
-        _below(ACTIVE_SLEDAI_MIN),
+        "below",
+        ACTIVE_SLEDAI_MIN,
     ),
-    Criterion("igg", "IgG below 400 mg/dL", _below(IGG_MIN_MG_DL)),
-    Criterion("iga", "IgA below 10 mg/dL", _below(IGA_MIN_MG_DL)),
-    *(Criterion(spec.name, f"not met: {spec.description}", _is_false) for spec in INCLUSION),
-    *(Criterion(spec.name, spec.description, _is_true) for spec in EXCLUSIONS),
+    Criterion("igg", "IgG below 400 mg/dL", "below", IGG_MIN_MG_DL),
+    Criterion("iga", "IgA below 10 mg/dL", "below", IGA_MIN_MG_DL),
+    *(Criterion(spec.name, f"not met: {spec.description}", "false") for spec in INCLUSION),
+    *(Criterion(spec.name, spec.description, "true") for spec in EXCLUSIONS),
 )
 
 
@@ -119,8 +125,7 @@ def screen(record: Mapping[str, Any]) -> Screening:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             unknown.append(criterion.field)
             continue
-        outcome = criterion.fails(pd.Series([value]))
-        if bool(outcome.iloc[0]):
+        if criterion.fails_value(value):
             reasons.append(criterion.reason)
     eligible = False if reasons else (None if unknown else True)
     return Screening(eligible, tuple(reasons), tuple(unknown))

@@ -153,23 +153,33 @@ class Predictor:
 
     def predict_one(self, record: Mapping[str, Any]) -> Prediction:
         """Predict for one validated record (canonical units; None = missing)."""
-        explained = self.explain(self.features.transform_records([record]))
+        return self.predict_many([record])[0]
+
+    def predict_many(self, records: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+        """Predict for validated records (canonical units; None = missing), in one model call
+        per block of rows; each answer equals `predict_one` of its record."""
+        if not records:
+            return []
+        explained = self.explain(self.features.transform_records(records))
         assert explained.contributions is not None
-        contributions = {
-            SHOWN_AS.get(name, name): float(effect)
-            for name, effect in zip(self.model_inputs, explained.contributions[0], strict=True)
-        }
-        screening = screen(record)
-        probability = float(explained.probability[0])
-        return Prediction(
-            probability=probability,
-            band=risk_band(probability),
-            contributions=contributions,
-            imputed=tuple(f for f in self.fields if record.get(f) is None),
-            eligible=screening.eligible,
-            eligibility_reasons=screening.reasons,
-            unknown_criteria=screening.unknown,
-        )
+        shown = [SHOWN_AS.get(name, name) for name in self.model_inputs]
+        predictions = []
+        for record, probability, effects in zip(
+            records, explained.probability.tolist(), explained.contributions.tolist(), strict=True
+        ):
+            screening = screen(record)
+            predictions.append(
+                Prediction(
+                    probability=probability,
+                    band=risk_band(probability),
+                    contributions=dict(zip(shown, effects, strict=True)),
+                    imputed=tuple(f for f in self.fields if record.get(f) is None),
+                    eligible=screening.eligible,
+                    eligibility_reasons=screening.reasons,
+                    unknown_criteria=screening.unknown,
+                )
+            )
+        return predictions
 
     def probabilities(self, frame: pd.DataFrame) -> FloatArray:
         """Probabilities for many validated records through the pipeline itself."""

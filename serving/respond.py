@@ -64,9 +64,23 @@ def problems_of(error: ValidationError) -> list[Problem]:
     ]
 
 
-def predict_batch_item(predictor: Predictor, index: int, raw: dict[str, Any]) -> BatchItem:
-    try:
-        record = patient_model().model_validate(raw)
-    except ValidationError as error:
-        return BatchItem(index=index, prediction=None, problems=problems_of(error))
-    return BatchItem(index=index, prediction=predict_record(predictor, record), problems=[])
+def predict_batch(predictor: Predictor, patients: list[dict[str, Any]]) -> list[BatchItem]:
+    """One item per patient, in order: each record validated on its own (a bad one fails only
+    itself), then every valid one predicted together."""
+    model = patient_model()
+    problems: dict[int, list[Problem]] = {}
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for index, raw in enumerate(patients):
+        try:
+            valid.append((index, canonical_values(model.model_validate(raw))))
+        except ValidationError as error:
+            problems[index] = problems_of(error)
+    predictions = predictor.predict_many([values for _, values in valid])
+    answers = {
+        index: prediction_response(predictor, values, prediction)
+        for (index, values), prediction in zip(valid, predictions, strict=True)
+    }
+    return [
+        BatchItem(index=index, prediction=answers.get(index), problems=problems.get(index, []))
+        for index in range(len(patients))
+    ]

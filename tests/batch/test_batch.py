@@ -32,7 +32,7 @@ from serving.batch import BatchError, score, summary_path
 from serving.batch_drift import PSI_MAJOR, psi
 from serving.batch_model import round_half_even
 from serving.loading import load_predictor
-from serving.respond import predict_batch_item, predict_record
+from serving.respond import predict_batch, predict_record
 from training.config import Candidate, TrainingConfig, load_config
 from training.data import load_cohort
 from training.train import train
@@ -137,7 +137,7 @@ def test_rows_agree_exactly_with_predict(
         if row["problems"]:
             assert pd.isna(row["probability"])
             assert pd.isna(row["contributions"])
-            assert predict_batch_item(predictor, 0, raw).problems
+            assert predict_batch(predictor, [raw])[0].problems
             continue
         response = predict_record(predictor, patient_model().model_validate(raw))
         assert row["probability"] == response.probability

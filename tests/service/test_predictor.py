@@ -11,7 +11,7 @@ import pytest
 from features.schema import patient_model
 from serving import predictor as predictor_module
 from serving.predictor import ModelIdentity, Predictor, risk_band
-from serving.respond import predict_batch_item, predict_record
+from serving.respond import predict_batch, predict_record
 from serving.schemas import example_patient
 from training.candidates import build_pipeline
 from training.config import Candidate, load_config
@@ -60,13 +60,15 @@ def test_response_for_example_patient(predictor: tuple[Predictor, object]) -> No
 
 def test_bad_batch_record_fails_only_itself(predictor: tuple[Predictor, object]) -> None:
     model, _ = predictor
-    bad = predict_batch_item(
-        model, 1, {**example_patient(), "c3": 85, "c3_unit": "g/L", "colour": "x"}
-    )
-    good = predict_batch_item(model, 0, example_patient())
-    assert good.prediction is not None
+    bad_record = {**example_patient(), "c3": 85, "c3_unit": "g/L", "colour": "x"}
+    older = {**example_patient(), "age": 64.0}
+    good, bad, other = predict_batch(model, [example_patient(), bad_record, older])
+    assert [item.index for item in (good, bad, other)] == [0, 1, 2]
     assert bad.prediction is None
     assert {p.field for p in bad.problems} == {"c3", "colour"}
+    for item, record in ((good, example_patient()), (other, older)):
+        assert item.problems == []
+        assert item.prediction == predict_record(model, patient_model().model_validate(record))
 
 
 # The predictor silences this warning process-wide when built; pytest restores filters per test.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,7 @@ def test_a_corrupt_artifact_keeps_the_service_unready(
     assert not broken.__is_ready__()
     assert "could not be loaded" in broken.problem
     with pytest.raises(ModelUnavailableError, match="could not be loaded"):
-        broken.predict(patient_model().model_validate(example_patient()), None)
+        asyncio.run(broken.predict(patient_model().model_validate(example_patient()), None))
     assert MRBSService.inner().__is_ready__()
 
 

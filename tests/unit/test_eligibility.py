@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from features.eligibility import ELIGIBLE, REASONS, screen, screen_frame
+from features.eligibility import ELIGIBLE, REASONS, UNKNOWN_PREFIX, screen, screen_frame
 from features.record import EXCLUSIONS, INCLUSION
+from features.schema import SEPARATOR
 
 KNOWN_ELIGIBLE: dict[str, Any] = {
     "age": 30.0,
@@ -97,3 +98,28 @@ def test_scalar_screen_agrees_with_frame() -> None:
     assert result.reasons == ("IgG below 400 mg/dL",)
     assert result.unknown == ("hiv_positive",)
     assert screen(KNOWN_ELIGIBLE).eligible is True
+
+
+BOUNDARIES: list[tuple[str, Any]] = [
+    ("age", 18.0),
+    ("age", 18.01),
+    ("sledai_2k", 3),
+    ("sledai_2k", 4),
+    ("igg", 399.9),
+    ("igg", 400.0),
+    ("iga", 9.99),
+    ("iga", 10.0),
+    ("igg", None),
+    *[(spec.name, flag) for spec in (*INCLUSION, *EXCLUSIONS) for flag in (True, False, None)],
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BOUNDARIES)
+def test_one_patient_is_screened_exactly_as_a_table_row(field: str, value: Any) -> None:
+    record = {**KNOWN_ELIGIBLE, field: value}
+    row = screen_frame(pd.DataFrame([record]).astype({field: "object"}))
+    one = screen(record)
+    expected = row[ELIGIBLE].iloc[0]
+    assert one.eligible == (None if pd.isna(expected) else bool(expected))
+    unknown = (UNKNOWN_PREFIX + ", ".join(one.unknown),) if one.unknown else ()
+    assert SEPARATOR.join(one.reasons + unknown) == (row[REASONS].iloc[0] or "")

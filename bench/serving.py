@@ -1,0 +1,291 @@
+"""Benchmark of the prediction service: `/predict` latency against BentoML's floor and in-process.
+
+In one run, in a temporary folder that is removed afterwards:
+
+1. trains and registers a small model (`bench.batch.train_model`: configs/quick.yaml on a
+   simulated cohort), with a private MLflow store, BentoML store, token and audit log;
+2. starts the real service with `mrbs serve` and, beside it, the framework's floor:
+   `bentoml serve bench.noop_service:NoOpService`, a BentoML endpoint that validates the same
+   `/predict` body with the same request model and answers a constant;
+3. sends one patient (serving/example_patient.json) per request over HTTP with keep-alive:
+   ``--warmup`` requests to each, then ``--requests`` timed requests to each, interleaved in
+   rounds so that both see the same machine load; reports p50, p90 and p99;
+4. times the same patient in process: the service's whole path (validate the record, predict
+   with contributions, shape the response) and, for reference, the logged pipeline's
+   `predict_proba` on a one-row pandas frame (the straightforward way);
+5. sends ``--concurrent`` clients at once, each with its own keep-alive connection, and reports
+   requests per second and latency, for `/predict` and for the floor.
+
+    python -m bench.serving [--requests 300] [--warmup 30] [--concurrent 8] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from bench.batch import train_model
+from serving.launch import bentoml_serve, mrbs_serve, running_service
+
+TARGET_RATIO: Final = 2.0
+ROUNDS: Final = 3
+
+
+@dataclass(frozen=True)
+class Latency:
+    label: str
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+
+    @classmethod
+    def of(cls, label: str, seconds: Sequence[float]) -> Latency:
+        ms = np.asarray(seconds) * 1000
+        p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+        return cls(label, len(ms), float(p50), float(p90), float(p99))
+
+
+@dataclass(frozen=True)
+class Throughput:
+    label: str
+    clients: int
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+
+
+@dataclass(frozen=True)
+class Result:
+    latencies: list[Latency]
+    throughputs: list[Throughput]
+    ratio: float
+    environment: dict[str, Any]
+
+
+def _timed(call: Callable[[], Any], count: int) -> list[float]:
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _poster(client: httpx.Client, url: str, body: dict[str, Any]) -> Callable[[], None]:
+    def post() -> None:
+        response = client.post(url, json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    return post
+
+
+def sequential(
+    urls: dict[str, str], headers: dict[str, str], body: dict[str, Any], warmup: int, count: int
+) -> list[Latency]:
+    """Interleaved rounds of sequential requests, one keep-alive connection per endpoint."""
+    clients = {label: httpx.Client(headers=headers, timeout=30) for label in urls}
+    try:
+        posts = {label: _poster(clients[label], url, body) for label, url in urls.items()}
+        for post in posts.values():
+            _timed(post, warmup)
+        seconds: dict[str, list[float]] = {label: [] for label in urls}
+        per_round = -(-count // ROUNDS)
+        for _ in range(ROUNDS):
+            for label, post in posts.items():
+                seconds[label] += _timed(post, per_round)
+        return [Latency.of(label, values[:count]) for label, values in seconds.items()]
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def concurrent(
+    label: str, url: str, headers: dict[str, str], body: dict[str, Any], clients: int, each: int
+) -> Throughput:
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+
+    def client_loop() -> None:
+        nonlocal failures
+        with httpx.Client(headers=headers, timeout=60) as client:
+            client.post(url, json=body)  # open the connection before the clock starts
+            start.wait()
+            for _ in range(each):
+                began = time.perf_counter()
+                status = client.post(url, json=body).status_code
+                elapsed = time.perf_counter() - began
+                with lock:
+                    latencies.append(elapsed)
+                    failures += status != 200
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    ms = np.asarray(latencies) * 1000
+    return Throughput(
+        label=label,
+        clients=clients,
+        requests=len(latencies),
+        per_second=len(latencies) / wall,
+        p50_ms=float(np.percentile(ms, 50)),
+        p99_ms=float(np.percentile(ms, 99)),
+        failures=failures,
+    )
+
+
+def in_process(uri: str, home: Path, warmup: int, count: int) -> list[Latency]:
+    from features.schema import patient_model
+    from mrbs.settings import Settings
+    from serving.loading import load_predictor
+    from serving.respond import predict_record
+    from serving.schemas import example_patient
+
+    predictor = load_predictor(uri, Settings(home=home))
+    model = patient_model()
+
+    def whole_path() -> None:
+        predict_record(predictor, model.model_validate(example_patient()))
+
+    values = predict_record(predictor, model.model_validate(example_patient())).contributions
+    row = {c.predictor: c.value for c in values}
+    record = {name: row.get(name) for name in predictor.fields}
+    record["anti_dsdna_cutoff"] = example_patient()["anti_dsdna_cutoff"]
+    frame = pd.DataFrame([record], columns=list(predictor.fields))
+
+    def pipeline_on_frame() -> None:
+        predictor.pipeline.predict_proba(frame)
+
+    _timed(whole_path, warmup)
+    _timed(pipeline_on_frame, warmup)
+    return [
+        Latency.of(
+            "in process: validate, predict, contributions, response", _timed(whole_path, count)
+        ),
+        Latency.of(
+            "in process: pipeline.predict_proba on a 1-row DataFrame",
+            _timed(pipeline_on_frame, count),
+        ),
+    ]
+
+
+def environment() -> dict[str, Any]:
+    import bentoml
+
+    return {
+        "python": platform.python_version(),
+        "bentoml": bentoml.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def run(args: argparse.Namespace, work: Path) -> Result:
+    os.environ["BENTOML_HOME"] = str(work / "bentoml")
+    from mrbs.settings import Settings
+    from serving.release import import_model
+    from serving.schemas import example_patient
+    from serving.security import create_token
+    from serving.settings import ServingSettings
+
+    uri, settings, _ = train_model(work, 2000, args.seed)
+    serving = ServingSettings(home=settings.home)
+    token = create_token(serving.resolved_tokens_file, "bench")
+    import_model(Settings(home=settings.home), serving, uri)
+    server_env = {**os.environ, "MRBS_HOME": str(settings.home)}
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"patient": example_patient()}
+    noop = bentoml_serve("bench.noop_service:NoOpService")
+    with (
+        running_service(work / "mrbs.log", mrbs_serve("--model", uri), server_env) as service,
+        running_service(work / "noop.log", noop, server_env) as floor,
+    ):
+        urls = {
+            "/predict over HTTP": f"{service.url}/predict",
+            "no-op BentoML endpoint": f"{floor.url}/predict",
+        }
+        latencies = sequential(urls, headers, body, args.warmup, args.requests)
+        each = max(1, args.requests // args.concurrent)
+        throughputs = [
+            concurrent(label, url, headers, body, args.concurrent, each)
+            for label, url in urls.items()
+        ]
+    latencies += in_process(uri, settings.home, args.warmup, args.requests)
+    ratio = latencies[0].p50_ms / latencies[1].p50_ms
+    return Result(latencies, throughputs, ratio, environment())
+
+
+def report(result: Result) -> str:
+    lines = [
+        "| call (one patient) | n | p50 ms | p90 ms | p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {x.label} | {x.count} | {x.p50_ms:.2f} | {x.p90_ms:.2f} | {x.p99_ms:.2f} |"
+        for x in result.latencies
+    ]
+    lines += [
+        "",
+        "| concurrent clients | endpoint | requests | req/s | p50 ms | p99 ms | failures |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t.clients} | {t.label} | {t.requests} | {t.per_second:.1f} | {t.p50_ms:.1f} | "
+        f"{t.p99_ms:.1f} | {t.failures} |"
+        for t in result.throughputs
+    ]
+    verdict = "PASS" if result.ratio <= TARGET_RATIO else "MISS"
+    lines += [
+        "",
+        f"/predict p50 / no-op p50 = {result.ratio:.2f} (target <= {TARGET_RATIO:g}): {verdict}",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per endpoint")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed requests first")
+    parser.add_argument("--concurrent", type=int, default=8, help="clients at once")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mrbs-bench-serving-") as folder:
+        result = run(args, Path(folder))
+    print(report(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
