@@ -53,7 +53,7 @@ def read_table(path: Path, *, required: Sequence[str] = ()) -> pd.DataFrame:
         raise TableError(f"{path}: cannot be read ({error})") from None
     missing = [column for column in required if column not in frame.columns]
     if missing:
-        hint = _delimiter_hint(path, frame) if suffix == ".csv" else ""
+        hint = delimiter_hint(path, frame) if suffix == ".csv" else ""
         raise TableError(f"{path}: missing required column(s): {', '.join(missing)}{hint}")
     return frame
 
@@ -67,7 +67,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise TableError(f"{path}: the file is empty") from None
 
 
-def _delimiter_hint(path: Path, frame: pd.DataFrame) -> str:
+def delimiter_hint(path: Path, frame: pd.DataFrame) -> str:
+    """When a CSV was read as a single column, which other delimiter its text seems to use."""
     if len(frame.columns) != 1:
         return ""
     with path.open(newline="") as handle:

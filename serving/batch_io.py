@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.io import _delimiter_hint
+from features.io import delimiter_hint
 from features.schema import MissingColumnsError, validate_table
 
 FORMATS: Final = (".parquet", ".csv")
@@ -138,7 +138,7 @@ def _check_columns(path: Path, frame: pd.DataFrame) -> None:
     try:
         validate_table(frame.head(0), table=str(path))
     except MissingColumnsError as error:
-        hint = _delimiter_hint(path, frame) if path.suffix.lower() == ".csv" else ""
+        hint = delimiter_hint(path, frame) if path.suffix.lower() == ".csv" else ""
         raise BatchError(
             f"{error}{hint}; add or rename the column(s) (the record declaration is in "
             "features/record.py)"
