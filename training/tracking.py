@@ -75,6 +75,25 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: MLflow exports the URIs it is given to these variables. MRBS reads them as the user's choice
+#: of store, so an embedded store configured once would otherwise capture every later
+#: `Settings` of the same process (another MRBS_HOME, a test's own store).
+_URI_VARIABLES: Final = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextlib.contextmanager
+def _environment_kept(names: tuple[str, ...]) -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def configure(settings: Settings) -> str:
     """Point MLflow at the configured store, creating the embedded one once; returns its URI."""
     quiet_environment()
@@ -82,9 +101,10 @@ def configure(settings: Settings) -> str:
     from mlflow import MlflowClient
 
     uri = settings.resolved_tracking_uri
-    mlflow.set_tracking_uri(uri)
-    if settings.registry_uri:
-        mlflow.set_registry_uri(settings.registry_uri)
+    with _environment_kept(_URI_VARIABLES):
+        mlflow.set_tracking_uri(uri)
+        if settings.registry_uri:
+            mlflow.set_registry_uri(settings.registry_uri)
     if settings.is_embedded:
         with _locked(settings.home):
             MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the store
