@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import typer
 
@@ -23,10 +24,18 @@ cohort_app = typer.Typer(help="Assemble baseline cohort tables from raw clinical
 app.add_typer(cohort_app, name="cohort")
 
 
+#: pandera imports pyspark.pandas when pyspark is installed, which warns about pandas 3 on every
+#: start although MRBS never uses pandas-on-Spark.
+_PANDAS_ON_SPARK_WARNING: Final = "ignore:PySpark does not yet fully support pandas:FutureWarning"
+
+
 def _quiet_third_party_noise() -> None:
-    # pandera imports pyspark.pandas when pyspark is installed, which warns about pandas 3 on
-    # every start although MRBS never uses pandas-on-Spark.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    # Worker processes (cross-validation in parallel, Spark's Python workers) start afresh.
+    inherited = os.environ.get("PYTHONWARNINGS")
+    if inherited is None or _PANDAS_ON_SPARK_WARNING not in inherited:
+        joined = [inherited] if inherited else []
+        os.environ["PYTHONWARNINGS"] = ",".join([*joined, _PANDAS_ON_SPARK_WARNING])
 
 
 def _fail(message: str) -> typer.Exit:
