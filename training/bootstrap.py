@@ -352,6 +352,10 @@ def point_632_plus(
     )
 
 
+#: Metrics whose resampled values run above the sample's own (smoothing noise only adds).
+UPWARD_BIASED_IN_RESAMPLES: Final = frozenset({"ici"})
+
+
 def fixed_prediction_intervals(
     y: ArrayLike,
     p: ArrayLike,
@@ -368,7 +372,9 @@ def fixed_prediction_intervals(
     than in the sample (duplicated patients add noise to the smoother), so the basic interval
     2 theta - theta_b can fall below 0. The resamples are the ones `optimism_corrected` draws
     for the same seed. `optimism` is 0 and `corrected` the value itself: these predictions are
-    already out of sample.
+    already out of sample. For the ICI that upward bias would put the whole percentile interval
+    above the estimate, so its interval is moved down by the bias (mean of theta_b minus theta)
+    and kept at or above 0.
     """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1; got {n_resamples}")
@@ -390,6 +396,9 @@ def fixed_prediction_intervals(
             if len(theta_b) and math.isfinite(value[name])
             else (math.nan, math.nan)
         )
+        if name in UPWARD_BIASED_IN_RESAMPLES and len(theta_b):
+            bias = float(theta_b.mean()) - value[name]
+            lower, upper = max(lower - bias, 0.0), max(upper - bias, 0.0)
         result[name] = MetricSummary(
             value[name], 0.0, value[name], float(lower), float(upper), len(theta_b)
         )

@@ -114,7 +114,7 @@ def _train_candidate(
             {
                 **report.mlflow_metrics(),
                 "cv_log_loss": fitted.cv_log_loss,
-                "cv_calibration_slope": fitted.cv_calibration_slope,
+                "tuning_cv_calibration_slope": fitted.cv_calibration_slope,
                 "riley_minimum_n": float(size.n),
             }
         )

@@ -1,4 +1,4 @@
-"""Validation as clinical prediction models are judged (DOMAIN.md section 8).
+"""Validation as clinical prediction models are judged (CLINICAL.md section 8).
 
 One report serves internal validation (the whole pipeline refitted in every bootstrap resample
 and in every cross-validation fold) and external validation of a fixed model (bootstrap
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, Final
 
 import numpy as np
@@ -113,7 +114,7 @@ def _eligibility(frame: pd.DataFrame) -> pd.Series:
     return _yes_no(frame[eligibility.ELIGIBLE], "eligible", "not eligible").fillna("unknown")
 
 
-#: Subgroups reported for every model (DOMAIN.md section 8): name -> labels per patient.
+#: Subgroups reported for every model (CLINICAL.md section 8): name -> labels per patient.
 SUBGROUPS: Final[dict[str, Callable[[pd.DataFrame], pd.Series]]] = {
     "sex": lambda f: f["sex"].astype("string"),
     "age band": _age_band,
@@ -175,8 +176,10 @@ class ValidationReport:
         if self.cross_validated is not None and name in self.cross_validated:
             cv = self.cross_validated[name]
             found[CROSS_VALIDATED] = Estimate(CROSS_VALIDATED, cv.apparent, cv.lower, cv.upper)
-        if self.internal and self.bootstrap is not None and name in self.bootstrap.point632plus:
-            value = self.bootstrap.point632plus[name].estimate
+        plus = self.bootstrap.point632plus.get(name) if self.bootstrap is not None else None
+        # Undefined (NaN) when no resample left both outcomes out of bag: not an estimate.
+        if self.internal and plus is not None and isfinite(plus.estimate):
+            value = plus.estimate
             cv_estimate = found.get(CROSS_VALIDATED)
             # The cross-validated interval moved to the .632+ estimate (module docstring).
             shift = value - cv_estimate.value if cv_estimate is not None else nan

@@ -217,7 +217,7 @@ def test_a_model_memorising_noise_gets_a_632plus_auroc_near_chance(fit: Any) -> 
     assert harrell.corrected > 0.7
     assert plus.relative_overfitting > 0.9
     assert plus.estimate == pytest.approx(0.5, abs=0.03)
-    assert abs(result.point632plus["scaled_brier"].estimate) > 0.5  # worse than no model
+    assert result.point632plus["scaled_brier"].estimate < -0.5  # worse than no model
 
 
 def test_a_correct_logistic_on_a_large_sample_has_632plus_near_harrell_and_apparent() -> None:
@@ -325,5 +325,18 @@ def test_fixed_predictions_get_percentile_intervals_over_the_same_resamples() ->
     assert summaries["calibration_slope"].lower < 1.0 < summaries["calibration_slope"].upper
     assert summaries["calibration_intercept"].lower < 0.0 < summaries["calibration_intercept"].upper
     assert "n" not in summaries
+    # The ICI's resampled values run above its own: its interval is moved down by that bias,
+    # so it holds the estimate and stays at or above 0.
+    ici = summaries["ici"]
+    resampled_ici = [
+        clinical_metrics(y[rows], p[rows])["ici"]
+        for rows, _ in (draw_rows(child, y) for child in np.random.SeedSequence(39).spawn(100))
+    ]
+    bias = float(np.mean(resampled_ici)) - values["ici"]
+    assert bias > 0
+    assert (ici.lower, ici.upper) == pytest.approx(
+        tuple(np.maximum(np.quantile(resampled_ici, [0.025, 0.975]) - bias, 0.0))
+    )
+    assert ici.lower <= values["ici"] <= ici.upper
     with pytest.raises(ValueError, match="n_resamples must be at least 1"):
         fixed_prediction_intervals(y, p, n_resamples=0, seed=1)
