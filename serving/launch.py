@@ -7,6 +7,7 @@ port, in its own process group so that stopping it also stops BentoML's worker p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -86,21 +86,25 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     raise ServiceStartError(f"the server was not ready after {timeout:g} s:\n{_tail(log)}")
 
 
+def _signal_group(process: subprocess.Popen[bytes], signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group has already gone
+        os.killpg(process.pid, signal_number)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, then SIGKILL if it does not stop in time."""
-    if process.poll() is not None:
-        return
+    """SIGTERM to the server's process group, then SIGKILL if it does not stop in time.
+
+    The group is signalled even when the leader has exited, so no worker it started lingers.
+    """
+    _signal_group(process, signal.SIGTERM)
     try:
-        os.killpg(process.pid, signal.SIGTERM)
         process.wait(STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT_SECONDS)
-    except ProcessLookupError:
+        _signal_group(process, signal.SIGKILL)
         process.wait(STOP_TIMEOUT_SECONDS)
 
 
-@contextmanager
+@contextlib.contextmanager
 def running_service(
     log: Path,
     command: Callable[[str, int], list[str]] | None = None,

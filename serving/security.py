@@ -36,17 +36,6 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz"})
 AUDITED_PATHS: Final = frozenset({"/predict", "/predict_batch"})
 MODEL_VERSION_HEADER: Final = b"x-mrbs-model-version"
-#: Every field of an audit line; none of them carries a patient value or identifier.
-AUDIT_FIELDS: Final = (
-    "time",
-    "request_id",
-    "caller",
-    "route",
-    "model_version",
-    "input_hmac_sha256",
-    "outcome",
-    "latency_ms",
-)
 
 
 def token_digest(token: str) -> str:

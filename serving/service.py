@@ -189,7 +189,11 @@ def _document_validation_errors() -> None:
         required=["loc", "msg", "type"],
     )
     invalid = exception_components_schema()["InvalidArgument"]
-    assert invalid.properties is not None
+    if invalid.properties is None or "detail" not in invalid.properties:
+        raise RuntimeError(
+            "BentoML's error schema changed: InvalidArgument has no 'detail' property to "
+            "correct; check the served /docs.json against the 400 answers"
+        )
     invalid.properties["detail"] = Schema(
         anyOf=[Schema(type="string"), Schema(type="array", items=problem)],
         title="Error Detail",

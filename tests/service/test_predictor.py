@@ -103,3 +103,30 @@ def test_explain_of_no_rows_is_empty(predictor: tuple[Predictor, object]) -> Non
     assert empty.probability.shape == (0,)
     assert empty.contributions is not None
     assert empty.contributions.shape == (0, len(model.model_inputs))
+
+
+# The predictor silences this warning process-wide when built; pytest restores filters per test.
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_contributions_equal_moving_each_input_to_its_median_through_the_pipeline(
+    predictor: tuple[Predictor, object],
+) -> None:
+    """Occlusion computed the slow, obvious way: the logged steps on a named DataFrame."""
+    model, cohort = predictor
+    X = cohort.inputs("extended").head(25)  # type: ignore[attr-defined]
+    derived = model.features.transform(X)
+    after_features = model.pipeline[1:]
+    original = after_features.predict_proba(derived)[:, 1]
+    explained = model.explain(derived.to_numpy(dtype=float)).contributions
+    assert explained is not None
+    for j, name in enumerate(model.model_inputs):
+        moved = derived.copy()
+        given = moved[name].notna()
+        moved.loc[given, name] = model.medians[j]
+        occluded = after_features.predict_proba(moved)[:, 1]
+        expected = np.where(given, _logit(original) - _logit(occluded), 0.0)
+        np.testing.assert_allclose(explained[:, j], expected, atol=1e-6, err_msg=name)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, predictor_module.CLIP, 1 - predictor_module.CLIP)
+    return np.log(p / (1 - p))
