@@ -1,4 +1,4 @@
-"""Who the model applies to: screening against the MRBS criteria (DOMAIN.md section 2).
+"""Who the model applies to: screening against the MRBS criteria (CLINICAL.md section 2).
 
 A patient is ``eligible`` (True) only when every machine-checkable criterion is known and met;
 ``False`` when any criterion fails (every failing reason is listed); and unknown (NA) when none

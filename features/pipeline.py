@@ -1,7 +1,7 @@
 """The feature steps of every MRBS model: baseline record -> numeric model inputs -> model terms.
 
 These steps open each candidate's scikit-learn `Pipeline`, so training, MLflow, the service and
-batch scoring all run the same fitted object (STYLE.md, "the one idea"). `BaselineFeatures`
+batch scoring all run the same fitted object. `BaselineFeatures`
 derives the model inputs from a baseline record in canonical units; imputation of optional
 predictors follows as a fitted `SimpleImputer` whose values are stored in the pipeline; then
 `ClinicalTerms` splits SLEDAI-2K into its clinical and serological parts, as the BLISS analyses
@@ -27,7 +27,8 @@ from features.sledai import DESCRIPTOR_WEIGHTS
 FeatureSet = Literal["core", "extended"]
 
 #: The five MRBS core predictors and what the model sees of them. anti-dsDNA enters as the log
-#: of its multiple of the assay's cut-off, the one scale comparable across assays (DOMAIN.md 6).
+#: of its multiple of the assay's cut-off, the one scale comparable across assays
+#: (CLINICAL.md section 6).
 CORE_FEATURES: Final = ("sledai_2k", "c3", "c4", "igg", "log_anti_dsdna_xuln")
 EXTENDED_FEATURES: Final = (
     *CORE_FEATURES,

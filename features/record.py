@@ -8,7 +8,7 @@ pydantic request model (`features.schema.patient_model`) and the table validatio
 written anywhere else.
 
 Ranges are in the canonical unit. Hard ranges bound what a human body or an assay can report;
-soft ranges follow the published baseline tables (DOMAIN.md section 7, mean +/- about 2.5 SD).
+soft ranges follow the published baseline tables (CLINICAL.md section 7, mean +/- about 2.5 SD).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _fmt(value: float) -> str:
 
 
 BLISS = "Furie et al., Lupus Sci Med 2014 (pooled BLISS-52/76, Table 1)"
-MRBS_PROTOCOL = "MRBS protocol (shared/seeds/002), exclusion criteria"
+MRBS_PROTOCOL = "MRBS study protocol, exclusion criteria"
 
 
 def _lab(
@@ -80,7 +80,7 @@ def _lab(
     names: tuple[str, ...],
     required: bool = False,
     role: Role = "predictor",
-    source: str = "DOMAIN.md section 6",
+    source: str = "CLINICAL.md section 6",
 ) -> FieldSpec:
     return FieldSpec(
         name=name,
@@ -158,7 +158,7 @@ PREDICTORS: Final[tuple[FieldSpec, ...]] = (
         "number",
         "Positivity cut-off of the anti-dsDNA assay used (ELISA 30 IU/mL in BLISS, EliA 10-15, "
         "bead assays 10). Values from different assays are compared as multiples of this.",
-        "DOMAIN.md section 6",
+        "CLINICAL.md section 6",
         role="serology",
         required=True,
         units=units.IU_ML,
@@ -291,7 +291,7 @@ ORGANS: Final[tuple[FieldSpec, ...]] = tuple(
         f"{organ}_involvement",
         f"Active {organ} SLEDAI-2K items at baseline ({items}).",
         "predictor",
-        "DOMAIN.md section 3; Manzi et al., ARD 2012",
+        "CLINICAL.md section 3; Manzi et al., ARD 2012",
     )
     for organ, items in (
         ("renal", "urinary casts, haematuria, proteinuria or pyuria"),
@@ -306,7 +306,7 @@ SEROLOGY_LIMITS: Final[tuple[FieldSpec, ...]] = tuple(
         "number",
         f"Reporting lab's lower reference limit for {analyte.upper()}; when absent the BLISS "
         f"threshold ({default:g} mg/dL) defines low {analyte.upper()}.",
-        "DOMAIN.md section 6; van Vollenhoven et al., ARD 2012",
+        "CLINICAL.md section 6; van Vollenhoven et al., ARD 2012",
         role="serology",
         units=units.PROTEIN_MG_DL,
         hard=hard,
@@ -362,7 +362,7 @@ CONTEXT: Final[tuple[FieldSpec, ...]] = (
         "ethnicity",
         "category",
         "Self-reported ethnicity, for subgroup reporting only (not a predictor by default).",
-        "DOMAIN.md section 3",
+        "CLINICAL.md section 3",
         role="context",
     ),
 )

@@ -6,7 +6,7 @@ J Rheumatol 2002;29:288-291.
 Each of 24 descriptors is scored when present at the visit or within the preceding 10 days, with
 a fixed weight (8 for the neurological and vasculitis items, 4 for arthritis, myositis and the
 renal items, 2 for mucocutaneous, serosal and serological items, 1 for fever and cytopenias). The
-total is the sum of the weights of the descriptors present, 0 to 105 (DOMAIN.md section 4).
+total is the sum of the weights of the descriptors present, 0 to 105 (CLINICAL.md section 4).
 
 Two descriptors are laboratory findings and can be derived from measured values with
 `serology_items`: low complement (C3, C4 or CH50 below the reporting lab's lower limit) and
@@ -292,7 +292,7 @@ def reconcile_total(
 
 
 def activity_band(total: int) -> str:
-    """Disease activity band of a SLEDAI-2K total (DOMAIN.md section 4).
+    """Disease activity band of a SLEDAI-2K total (CLINICAL.md section 4).
 
     0 "none", 1-5 "mild", 6-10 "moderate", 11-19 "high", 20 or more "very high".
     """

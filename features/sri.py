@@ -1,7 +1,7 @@
 """The SLE Responder Index, SRI-k (Furie et al., Arthritis Rheum 2009;61:1143-1151).
 
 A patient is a responder at week 48, compared with baseline, only if all three hold
-(DOMAIN.md section 5; the BLISS trials' primary endpoint with k = 4):
+(CLINICAL.md section 5; the BLISS trials' primary endpoint with k = 4):
 
 1. the SLEDAI-2K total fell by at least k points (SRI-4; SRI-5 to SRI-8 use 5 to 8);
 2. BILAG-2004: no new A domain score and no more than one new B domain score, "new" meaning

@@ -1,6 +1,6 @@
 """Units of measurement and their conversion to each field's canonical unit.
 
-Every conversion used by MRBS is a fixed multiplicative factor (DOMAIN.md section 6):
+Every conversion used by MRBS is a fixed multiplicative factor (CLINICAL.md section 6):
 g/L x 100 = mg/dL for complement and immunoglobulins; creatinine mg/dL x 88.4 = umol/L;
 urine protein/creatinine ratio 1 g/g = 113 mg/mmol. A spot urine protein/creatinine ratio in g/g
 is taken as an estimate of the 24 h protein excretion in g/24 h (the KDIGO convention), so both

@@ -1,6 +1,6 @@
 """`SimulationConfig`: every calibration constant of the simulator, typed and validated.
 
-The defaults reproduce the published targets (DOMAIN.md section 7); each constant documents its
+The defaults reproduce the published targets (CLINICAL.md section 7); each constant documents its
 source in its field description (`simulator.config_baseline`, `simulator.config_outcome`,
 `simulator.sites`). Change a constant by constructing a config, e.g.
 ``SimulationConfig(outcome=Outcome(dropout_share=0.2))``; the simulator never reads settings
@@ -29,11 +29,11 @@ INELIGIBLE_REASONS: Final = (
     *(spec.name for spec in INCLUSION),
     *(spec.name for spec in EXCLUSIONS),
 )
-"""MRBS criteria a simulated patient can fail (DOMAIN.md section 2)."""
+"""MRBS criteria a simulated patient can fail (CLINICAL.md section 2)."""
 
 
 class SimulationConfig(BaseModel):
-    """All calibration constants; the defaults reproduce DOMAIN.md section 7."""
+    """All calibration constants; the defaults reproduce CLINICAL.md section 7."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

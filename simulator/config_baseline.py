@@ -1,7 +1,7 @@
 """Calibration constants of the baseline: demography, treatment, disease activity and labs.
 
 Sources are cited field by field. "Furie 2014" is the pooled BLISS-52/76 baseline table (Lupus
-Sci Med 2014;1:e000031, Table 1; DOMAIN.md section 7); "Manzi 2012" the pooled BLISS organ-domain
+Sci Med 2014;1:e000031, Table 1; CLINICAL.md section 7); "Manzi 2012" the pooled BLISS organ-domain
 table (ARD 2012, PMC3465857); the clinical-literature notes are
 ``shared/reference/clinical-literature.md``. Where no publication gives a number (the split of
 a domain's activity into its SLEDAI-2K items, the loadings of the latent factors) the value is

@@ -1,6 +1,6 @@
 """Calibration constants of the assessments, the response model, week 48 and the data mess.
 
-The response model's directions of effect are the published ones (DOMAIN.md section 7, last
+The response model's directions of effect are the published ones (CLINICAL.md section 7, last
 paragraph; clinical-literature sections 3.2, 4.2, 5 and 9); its sizes were tuned by simulation so
 that the SRI-4 rates of the belimumab 10 mg/kg arm are reproduced (overall 50.6 %, Furie 2014;
 SELENA-SLEDAI >= 10 63.2 % and low complement with anti-dsDNA positive 51.5 %, van Vollenhoven

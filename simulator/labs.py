@@ -1,6 +1,6 @@
 """The long ``labs`` table: each baseline result in its site's code, unit and reference range.
 
-Codes, units and conversions follow DOMAIN.md section 6 (LOINC 4485-9 C3, 4498-2 C4, 2465-3 IgG,
+Codes, units and conversions follow CLINICAL.md section 6 (LOINC 4485-9 C3, 4498-2 C4, 2465-3 IgG,
 2458-8 IgA, 5130-0 anti-dsDNA, 2889-4 24 h urine protein, 2890-2 urine protein/creatinine, 777-3
 platelets, 6690-2 leukocytes, 14682-9 / 2160-0 creatinine; BLyS has no LOINC code in use and
 goes by name). Reference limits: C3 90-180 mg/dL (ARUP), C4 lower limit 16 mg/dL (BLISS; upper
@@ -28,7 +28,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 G_L_PER_MG_DL: Final = 0.01
-"""1 mg/dL = 0.01 g/L (DOMAIN.md section 6)."""
+"""1 mg/dL = 0.01 g/L (CLINICAL.md section 6)."""
 UMOL_L_PER_MG_DL: Final = 88.4
 """Creatinine: mg/dL x 88.4 = umol/L."""
 MG_MMOL_PER_G_G: Final = 113.0

@@ -1,6 +1,6 @@
 """Realistic imperfections: ineligible patients, unknown facts, missing labs, implausible values.
 
-* A few patients (3-5 %) fail one MRBS criterion (DOMAIN.md section 2): age 18 or under, IgG
+* A few patients (3-5 %) fail one MRBS criterion (CLINICAL.md section 2): age 18 or under, IgG
   below 400 mg/dL, IgA below 10 mg/dL, not meeting the ACR 1997 criteria or not refractory, or
   one of the exclusion facts. The failing value is part of their true baseline.
 * A small share of patients have some exclusion facts unknown (missing), and smoking and anti-Sm

@@ -1,7 +1,7 @@
 """The true probability of SRI-4 response at week 48 given the baseline.
 
 ``logit P(SRI-4) = intercept + sum of the terms below`` (coefficients and sources in
-`simulator.config_outcome.ResponseModel`; directions from DOMAIN.md section 7):
+`simulator.config_outcome.ResponseModel`; directions from CLINICAL.md section 7):
 
 * clinical SLEDAI-2K (the total without the two serology items), as
   ``log((clinical + 1) / (reference + 1))``: the strongest predictor and concave. Baseline

@@ -5,7 +5,7 @@ Values are log-normal, as immunoglobulins and complement are in populations (J C
 and raises log anti-dsDNA, log IgG and log BLyS (clinical-literature section 8; BLyS with low C3,
 anti-dsDNA and anti-Sm, Roth 2016). Anti-dsDNA is simulated as a multiple of the site assay's
 positivity cut-off, because values from different assays cannot be converted into each other
-(DOMAIN.md section 6): positivity therefore means "at or above the assay's own cut-off".
+(CLINICAL.md section 6): positivity therefore means "at or above the assay's own cut-off".
 
 Values are kept at a resolution that both reporting units represent exactly (C3, C4 and IgA in
 whole mg/dL = 0.01 g/L, IgG in 0.1 g/L = 10 mg/dL), so a descriptor computed here agrees with

@@ -3,11 +3,11 @@
 Real multi-centre cohorts do not agree on units or codes, and a validating pipeline must cope:
 
 * complement and immunoglobulins are reported in mg/dL (US catalogues such as Mayo and ARUP) or
-  in g/L (RCPA, NHS, Ontario OSCAR configuration); 1 g/L = 100 mg/dL (DOMAIN.md section 6);
+  in g/L (RCPA, NHS, Ontario OSCAR configuration); 1 g/L = 100 mg/dL (CLINICAL.md section 6);
 * analytes are coded by LOINC at most sites and by a local name at some;
 * anti-dsDNA assays differ: ELISA positive at >= 30 IU/mL (BLISS), EliA >= 10-15 IU/mL, bead
   assays >= 10 IU/mL. Values are never converted between assays, so each result carries its
-  own cut-off in ``ref_high`` (DOMAIN.md section 6; clinical-literature section 6.1);
+  own cut-off in ``ref_high`` (CLINICAL.md section 6; clinical-literature section 6.1);
 * urine protein comes as a 24 h collection (g/24 h) or a spot protein/creatinine ratio (g/g, or
   mg/mmol with 1 g/g = 113 mg/mmol);
 * creatinine in umol/L (LOINC 14682-9) or mg/dL (LOINC 2160-0; x 88.4 = umol/L);
@@ -48,7 +48,7 @@ class SiteProfile(BaseModel):
         default=30.0,
         gt=0,
         description="Positivity cut-off of the site's anti-dsDNA assay (ELISA 30 IU/mL, EliA "
-        "10-15, bead assays 10; DOMAIN.md section 6).",
+        "10-15, bead assays 10; CLINICAL.md section 6).",
     )
     urine_protein: UrineProtein = Field(
         default="24h", description="24 h urine protein or spot UPCR (g/g or mg/mmol)."

@@ -1,7 +1,7 @@
 """Data tests of the cohort simulator: published targets, consistency, label derivation, mess.
 
 The statistics are computed from the raw tables as a pipeline would see them (units converted
-here with small explicit helpers); targets and tolerances are DOMAIN.md section 7's.
+here with small explicit helpers); targets and tolerances are CLINICAL.md section 7's.
 """
 
 from __future__ import annotations

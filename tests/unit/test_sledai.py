@@ -187,7 +187,7 @@ class TestSledaiTotals:
 
 
 class TestSerologyItems:
-    # Lower limits from DOMAIN.md section 6: C3 90 mg/dL, C4 16 mg/dL (BLISS); anti-dsDNA ELISA
+    # Lower limits from CLINICAL.md section 6: C3 90 mg/dL, C4 16 mg/dL (BLISS); anti-dsDNA ELISA
     # positive >= 30 IU/mL.
     @pytest.mark.parametrize(
         ("c3", "expected"),
