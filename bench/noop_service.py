@@ -23,6 +23,6 @@ class NoOpAnswer(BaseModel):
 @bentoml.service(name="mrbs-noop", workers=1)
 class NoOpService:
     @bentoml.api(route="/predict", input_spec=predict_request())
-    async def predict(self, patient: Any) -> NoOpAnswer:
+    async def predict(self, patient: Any, interval: bool = False) -> NoOpAnswer:
         """Accept one validated patient record and answer a constant."""
         return NoOpAnswer(probability=0.5)

@@ -42,6 +42,14 @@ CLIP: Final = 1e-9
 #: input, so a call stays within a few megabytes however many rows are explained.
 EXPLAIN_BLOCK_ROWS: Final = 4096
 
+#: Layout of a model in the BentoML store: the MLflow model, and the optional bootstrap refits
+#: with the skops types reviewed for them (in the model's metadata).
+MLFLOW_MODEL_FOLDER: Final = "mlflow_model"
+INTERVAL_REFITS_FILE: Final = "interval/refits.skops"
+INTERVAL_TRUSTED_TYPES: Final = "interval_trusted_types"
+#: Coverage of the uncertainty interval of a probability.
+INTERVAL_LEVEL: Final = 0.95
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -112,7 +120,14 @@ class Predictor:
         #: The development cohort's median of each model input: the value the fitted imputer
         #: fills in when it is missing, and the value it is moved to for its contribution.
         self.medians: FloatArray = np.asarray(self._impute.statistics_, dtype=float)
+        if self._impute.strategy != "median" or not np.isnan(self._impute.missing_values):
+            raise TypeError("not an MRBS pipeline: impute is not a median imputer of NaN")
         _quiet_feature_name_warning()
+
+    def _imputed(self, derived: FloatArray) -> FloatArray:
+        """What the fitted imputer returns for ``derived``, without its per-call input checks
+        (a third of one patient's time): each missing value replaced by its column's median."""
+        return np.where(np.isnan(derived), self.medians, derived)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Spark executors unpickle the predictor in fresh interpreters.
@@ -120,7 +135,7 @@ class Predictor:
         _quiet_feature_name_warning()
 
     def _probabilities(self, derived: FloatArray) -> FloatArray:
-        return self._after_impute_probabilities(np.asarray(self._impute.transform(derived)))
+        return self._after_impute_probabilities(self._imputed(derived))
 
     def _after_impute_probabilities(self, imputed: FloatArray) -> FloatArray:
         return np.asarray(self._after_impute.predict_proba(imputed)[:, 1], dtype=float)
@@ -131,7 +146,7 @@ class Predictor:
         n, k = derived.shape
         if n == 0:
             return Explained(np.empty(0), np.zeros((0, k)) if contributions else None)
-        imputed = np.asarray(self._impute.transform(derived), dtype=float)
+        imputed = self._imputed(np.asarray(derived, dtype=float))
         if not contributions:
             return Explained(clip(self._after_impute_probabilities(imputed)), None)
         probability = np.empty(n)
@@ -193,3 +208,31 @@ class Predictor:
 def _quiet_feature_name_warning() -> None:
     # The array path feeds steps fitted on named columns; the order is the pipeline's own.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+
+class IntervalEstimator:
+    """The uncertainty interval of a probability, from bootstrap refits of the same pipeline.
+
+    Each refit (`training.interval`) answers for the patient through the same array path as the
+    model itself; the interval is the percentile range of those answers at `INTERVAL_LEVEL`:
+    how far the probability moves when the model is rebuilt from another sample of the
+    development population.
+    """
+
+    def __init__(self, refits: Sequence[Any], identity: ModelIdentity) -> None:
+        if not refits:
+            raise ValueError("an interval needs at least one refit")
+        self.refits = [Predictor(refit, identity) for refit in refits]
+
+    def interval(self, record: Mapping[str, Any]) -> tuple[float, float]:
+        answers = [
+            float(
+                refit.explain(
+                    refit.features.transform_records([record]), contributions=False
+                ).probability[0]
+            )
+            for refit in self.refits
+        ]
+        tail = (1.0 - INTERVAL_LEVEL) / 2.0
+        lower, upper = np.quantile(answers, [tail, 1.0 - tail])
+        return float(lower), float(upper)

@@ -9,10 +9,14 @@ packages the service with that model into a Bento, which serves without any MLfl
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Final
 
 from mrbs.settings import Settings
 from serving.loading import DEFAULT_MODEL_URI, load_predictor
+from serving.predictor import INTERVAL_REFITS_FILE, INTERVAL_TRUSTED_TYPES, MLFLOW_MODEL_FOLDER
 from serving.settings import ServingSettings
 
 HEADLINE_METRICS: Final = (
@@ -42,6 +46,7 @@ def import_model(
     """
     use_bentoml_home(serving)
     import bentoml
+    import mlflow
     from mlflow import MlflowClient
 
     from features.schema import patient_model
@@ -55,10 +60,10 @@ def import_model(
     except bentoml.exceptions.NotFound:
         imported_before = []
     for existing in imported_before:
-        metadata = existing.info.metadata
+        recorded = existing.info.metadata
         if (
-            metadata.get("version") == identity.version
-            and metadata.get("run_id") == identity.run_id
+            recorded.get("version") == identity.version
+            and recorded.get("run_id") == identity.run_id
         ):
             return str(existing.tag)
     record = patient_model().model_validate(example_patient())
@@ -67,20 +72,33 @@ def import_model(
     if identity.run_id:
         logged = MlflowClient().get_run(identity.run_id).data.metrics
         metrics = {name: float(logged[name]) for name in HEADLINE_METRICS if name in logged}
-    imported = bentoml.mlflow.import_model(
-        identity.name,
-        f"models:/{identity.name}/{identity.version}",
-        labels={"mlflow_version": identity.version},
-        metadata={
-            "name": identity.name,
-            "version": identity.version,
-            "run_id": identity.run_id,
-            "trained_at": identity.trained_at,
-            "canned_probability": canned,
-            "metrics": metrics,
-            "model_card": str(identity.metadata.get("mrbs.model_card", "")),
-        },
-    )
+    metadata: dict[str, Any] = {
+        "name": identity.name,
+        "version": identity.version,
+        "run_id": identity.run_id,
+        "trained_at": identity.trained_at,
+        "canned_probability": canned,
+        "metrics": metrics,
+        "model_card": str(identity.metadata.get("mrbs.model_card", "")),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        refits = _download_refits(identity.run_id, Path(folder))
+        if refits is not None:
+            metadata[INTERVAL_TRUSTED_TYPES] = _reviewed_refit_types(refits)
+        with bentoml.models.create(
+            identity.name,
+            module="mrbs.serving",
+            labels={"mlflow_version": identity.version},
+            metadata=metadata,
+        ) as imported:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{identity.name}/{identity.version}",
+                dst_path=imported.path_of(MLFLOW_MODEL_FOLDER),
+            )
+            if refits is not None:
+                target = Path(imported.path_of(INTERVAL_REFITS_FILE))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(refits, target)
     return str(imported.tag)
 
 
@@ -105,6 +123,38 @@ def runtime_requirements() -> list[str]:
         except PackageNotFoundError:
             pinned.append(str(requirement))
     return pinned
+
+
+def _download_refits(run_id: str, folder: Path) -> Path | None:
+    """The run's bootstrap refits (`training.interval`), or None when it logged none."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from training.interval import REFITS_ARTIFACT
+
+    if not run_id:
+        return None
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=REFITS_ARTIFACT, dst_path=str(folder)
+        )
+    except (MlflowException, OSError):
+        return None
+    return Path(local)
+
+
+def _reviewed_refit_types(path: Path) -> list[str]:
+    """The types the service must trust to load the refits; refused unless all reviewed."""
+    from skops.io import get_untrusted_types
+
+    from training.tracking import TRUSTED_TYPES, UntrustedTypesError
+
+    found = set(get_untrusted_types(file=path))
+    if not found <= TRUSTED_TYPES:
+        raise UntrustedTypesError(
+            f"the interval refits hold unreviewed types: {', '.join(sorted(found - TRUSTED_TYPES))}"
+        )
+    return sorted(found)
 
 
 def build(tag: str, serving: ServingSettings) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from features.schema import patient_model
 
@@ -40,6 +40,14 @@ def predict_request() -> type[BaseModel]:
             json_schema_extra={"example": {"patient": example_patient()}},
         ),
         patient=(patient_model(), Field(description="Baseline record; units as declared.")),
+        interval=(
+            bool,
+            Field(
+                False,
+                description="Also return the probability's 95 % uncertainty interval from the "
+                "model's bootstrap refits (some milliseconds more per request).",
+            ),
+        ),
     )
 
 
@@ -87,6 +95,16 @@ class ModelRef(BaseModel):
     version: str
 
 
+class ProbabilityInterval(BaseModel):
+    """How far the probability moves when the model is rebuilt from another sample of the
+    development population: the model's sampling uncertainty, not the patient's outcome."""
+
+    lower: float = Field(ge=0, le=1)
+    upper: float = Field(ge=0, le=1)
+    level: float = Field(description="Coverage, e.g. 0.95 for the 2.5 and 97.5 percentiles.")
+    refits: int = Field(ge=1, description="Bootstrap refits of the pipeline it comes from.")
+
+
 class PredictionResponse(BaseModel):
     """One patient's prediction and everything a clinician needs to check it."""
 
@@ -99,6 +117,16 @@ class PredictionResponse(BaseModel):
     flags: list[str] = Field(description="Values outside the training population's range.")
     eligibility: Eligibility
     model: ModelRef
+    interval: Annotated[
+        ProbabilityInterval | None,
+        # OpenAPI 3.0 (what BentoML serves) marks a nullable object with 'nullable', not with
+        # pydantic's anyOf of the object and null.
+        WithJsonSchema({**ProbabilityInterval.model_json_schema(), "nullable": True}),
+    ] = Field(
+        None,
+        description="Only when asked for (request 'interval': true) and the model carries "
+        "bootstrap refits (see /model's interval_refits); null otherwise.",
+    )
 
 
 class Problem(BaseModel):
@@ -137,5 +165,8 @@ class ModelDescription(BaseModel):
     intended_use: str
     population: str
     predictors: list[PredictorInfo]
-    metrics: dict[str, float] = Field(description="Headline optimism-corrected metrics.")
+    metrics: dict[str, float] = Field(description="Headline validated metrics.")
+    interval_refits: int = Field(
+        description="Bootstrap refits behind /predict's optional interval (0: none)."
+    )
     model_card: str = Field(description="Where the model card (HTML) is kept.")

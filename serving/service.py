@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Final, cast
 
 import bentoml
@@ -19,8 +20,16 @@ import bentoml
 from features.eligibility import ACTIVE_SLEDAI_MIN
 from features.pipeline import required_fields
 from features.record import FIELDS_BY_NAME
-from features.schema import patient_model
-from serving.predictor import ModelIdentity, Predictor
+from features.schema import canonical_values, patient_model
+from serving.predictor import (
+    INTERVAL_LEVEL,
+    INTERVAL_REFITS_FILE,
+    INTERVAL_TRUSTED_TYPES,
+    MLFLOW_MODEL_FOLDER,
+    IntervalEstimator,
+    ModelIdentity,
+    Predictor,
+)
 from serving.respond import model_ref, predict_batch, predict_record
 from serving.schemas import (
     BatchRequest,
@@ -29,6 +38,7 @@ from serving.schemas import (
     ModelDescription,
     PredictionResponse,
     PredictorInfo,
+    ProbabilityInterval,
     example_patient,
     predict_request,
 )
@@ -66,6 +76,7 @@ class MRBSService:
 
     def __init__(self) -> None:
         self.predictor: Predictor | None = None
+        self.intervals: IntervalEstimator | None = None
         self.problem = "not loaded yet"
         try:
             self.predictor = self._load()
@@ -77,7 +88,7 @@ class MRBSService:
         import mlflow.sklearn
 
         metadata = dict(self.bento_model.info.metadata)
-        pipeline = mlflow.sklearn.load_model(self.bento_model.path_of("mlflow_model"))
+        pipeline = mlflow.sklearn.load_model(self.bento_model.path_of(MLFLOW_MODEL_FOLDER))
         identity = ModelIdentity(
             name=str(metadata.get("name", "mrbs-sri4")),
             version=str(metadata.get("version", "")),
@@ -94,6 +105,12 @@ class MRBSService:
                 f"the example patient scores {canned:.6f}, but {expected:.6f} was recorded "
                 "when the model was imported"
             )
+        refits = Path(self.bento_model.path_of(INTERVAL_REFITS_FILE))
+        if refits.exists():
+            from skops.io import load
+
+            trusted = [str(name) for name in metadata.get(INTERVAL_TRUSTED_TYPES, [])]
+            self.intervals = IntervalEstimator(load(refits, trusted=trusted), identity)
         log.info("MRBS model %s version %s ready", identity.name, identity.version)
         return predictor
 
@@ -107,11 +124,23 @@ class MRBSService:
         return self.predictor
 
     @bentoml.api(route="/predict", input_spec=predict_request())
-    async def predict(self, patient: Any, context: bentoml.Context) -> PredictionResponse:
+    async def predict(
+        self, patient: Any, context: bentoml.Context, interval: bool = False
+    ) -> PredictionResponse:
         """Probability of SRI-4 response at week 48 for one patient, with its basis."""
         # One patient takes well under a millisecond, less than handing the call to a worker
         # thread would, so it runs on the event loop; batches run in worker threads.
-        return predict_record(self._ready(context), patient)
+        response = predict_record(self._ready(context), patient)
+        if interval and self.intervals is not None:
+            lower, upper = self.intervals.interval(canonical_values(patient))
+            bounds = ProbabilityInterval(
+                lower=round(lower, 6),
+                upper=round(upper, 6),
+                level=INTERVAL_LEVEL,
+                refits=len(self.intervals.refits),
+            )
+            response = response.model_copy(update={"interval": bounds})
+        return response
 
     @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
     def predict_batch(
@@ -125,7 +154,8 @@ class MRBSService:
     def model(self, context: bentoml.Context) -> ModelDescription:
         """Which model answers, for whom, from which predictors, and how well."""
         predictor = self._ready(context)
-        return describe(predictor)
+        refits = 0 if self.intervals is None else len(self.intervals.refits)
+        return describe(predictor).model_copy(update={"interval_refits": refits})
 
 
 def _bounds(bounds: tuple[float, float] | None) -> list[float] | None:
@@ -163,6 +193,7 @@ def describe(predictor: Predictor) -> ModelDescription:
         predictors=predictors,
         metrics=metrics,
         model_card=str(metadata.get("model_card", "")),
+        interval_refits=0,
     )
 
 

@@ -46,6 +46,13 @@ class Validation(_Strict):
         "decide about belimumab; the promotion gate asks for positive net benefit over it.",
     )
     subgroup_min_events: int = Field(10, ge=1)
+    interval_refits: int = Field(
+        50,
+        ge=0,
+        le=1000,
+        description="Bootstrap refits of the registered pipeline kept for the service's optional "
+        "uncertainty interval of a probability (0: none).",
+    )
 
 
 class SampleSize(_Strict):

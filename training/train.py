@@ -32,6 +32,7 @@ from training.config import Candidate, TrainingConfig
 from training.data import ModellingCohort, load_cohort
 from training.fit import FittedCandidate, fit_candidate, out_of_fold, refit
 from training.gate import GateResult, evaluate_gate
+from training.interval import bootstrap_refits, log_refits
 from training.metrics import brier
 from training.registry import OVERRIDE_TAG, SAMPLE_SIZE_MET_TAG, Registered, register
 from training.sample_size import SampleSize, minimum_sample_size
@@ -195,6 +196,16 @@ def train(cohort_path: Path, config: TrainingConfig, settings: Settings) -> Trai
             },
         )
         card_path = _log_model_card(chosen, registered, cohort, config, started)
+        refits = bootstrap_refits(
+            chosen.fitted.pipeline,
+            cohort.inputs(chosen.fitted.candidate.feature_set),
+            cohort.y,
+            n_refits=config.validation.interval_refits,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+        )
+        if refits:
+            log_refits(refits, chosen.run_id)
     return TrainingResult(parent.info.run_id, results, chosen, registered, card_path)
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.schema import patient_model
+from features.schema import canonical_values, patient_model
 from serving import predictor as predictor_module
-from serving.predictor import ModelIdentity, Predictor, risk_band
+from serving.predictor import IntervalEstimator, ModelIdentity, Predictor, risk_band
 from serving.respond import predict_batch, predict_record
 from serving.schemas import example_patient
 from training.candidates import build_pipeline
@@ -130,3 +130,13 @@ def test_contributions_equal_moving_each_input_to_its_median_through_the_pipelin
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, predictor_module.CLIP, 1 - predictor_module.CLIP)
     return np.log(p / (1 - p))
+
+
+def test_an_interval_from_identical_refits_is_the_probability_itself(
+    predictor: tuple[Predictor, object],
+) -> None:
+    model, _ = predictor
+    record = canonical_values(patient_model().model_validate(example_patient()))
+    estimator = IntervalEstimator([model.pipeline] * 5, model.identity)
+    lower, upper = estimator.interval(record)
+    assert lower == upper == model.predict_one(record).probability

@@ -45,4 +45,5 @@ def test_a_released_bento_serves_the_same_answers_without_mlflow(
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"]["version"] == served_model.version
     assert described.json()["version"] == served_model.version
+    assert described.json()["interval_refits"] > 0  # the refits travel with the Bento
     assert not (tmp_path / "empty" / "mlflow.db").exists()

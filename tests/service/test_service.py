@@ -15,6 +15,7 @@ from serving.predictor import SHOWN_AS
 from serving.respond import predict_record
 from serving.schemas import MAX_BATCH, example_patient
 from tests.service.served import ServedModel
+from training.config import DEFAULT_CONFIG, load_config
 
 ROUTES = ("/predict", "/predict_batch", "/model", "/docs.json")
 
@@ -279,3 +280,21 @@ def test_a_model_answering_differently_from_its_record_is_refused(
     refused = MRBSService.inner()
     assert not refused.__is_ready__()
     assert "was recorded" in refused.problem
+
+
+def test_an_uncertainty_interval_comes_only_when_asked(
+    client: Any, served_model: ServedModel
+) -> None:
+    plain = _post(client, served_model, "/predict", {"patient": example_patient()}).json()
+    assert plain["interval"] is None
+    asked = _post(
+        client, served_model, "/predict", {"patient": example_patient(), "interval": True}
+    ).json()
+    interval = asked["interval"]
+    refits = load_config(DEFAULT_CONFIG.parent / "quick.yaml").validation.interval_refits
+    assert interval["refits"] == refits
+    assert interval["level"] == 0.95
+    assert 0 <= interval["lower"] < interval["upper"] <= 1
+    assert asked["probability"] == plain["probability"]
+    described = _post(client, served_model, "/model", {}).json()
+    assert described["interval_refits"] == refits
