@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+from mrbs.quiet import quiet_third_party_noise
 
 if TYPE_CHECKING:
     from training.config import TrainingConfig
@@ -24,20 +25,6 @@ cohort_app = typer.Typer(help="Assemble baseline cohort tables from raw clinical
 app.add_typer(cohort_app, name="cohort")
 
 
-#: pandera imports pyspark.pandas when pyspark is installed, which warns about pandas 3 on every
-#: start although MRBS never uses pandas-on-Spark.
-_PANDAS_ON_SPARK_WARNING: Final = "ignore:PySpark does not yet fully support pandas:FutureWarning"
-
-
-def _quiet_third_party_noise() -> None:
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
-    # Worker processes (cross-validation in parallel, Spark's Python workers) start afresh.
-    inherited = os.environ.get("PYTHONWARNINGS")
-    if inherited is None or _PANDAS_ON_SPARK_WARNING not in inherited:
-        joined = [inherited] if inherited else []
-        os.environ["PYTHONWARNINGS"] = ",".join([*joined, _PANDAS_ON_SPARK_WARNING])
-
-
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
@@ -45,7 +32,7 @@ def _fail(message: str) -> typer.Exit:
 
 @app.callback()
 def _main() -> None:
-    _quiet_third_party_noise()
+    quiet_third_party_noise()
 
 
 @app.command()
@@ -279,7 +266,6 @@ def serve(
     model: ModelOption = "models:/mrbs-sri4@champion",
 ) -> None:
     """Serve predictions over HTTP (BentoML) from the champion, pinned to its exact version."""
-    import os
     import sys
 
     tag, bentoml_home = _import_for_serving(model)

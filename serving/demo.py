@@ -15,11 +15,15 @@ from pathlib import Path
 
 import httpx
 
-from serving.launch import ServiceStartError, mrbs_serve, running_service
-from serving.loading import DEFAULT_MODEL_URI
-from serving.schemas import example_patient
-from serving.security import create_token, read_tokens, token_digest
-from serving.settings import ServingSettings
+from mrbs.quiet import quiet_third_party_noise
+
+quiet_third_party_noise()  # before the imports below load pandera
+
+from serving.launch import ServiceStartError, mrbs_serve, running_service  # noqa: E402
+from serving.loading import DEFAULT_MODEL_URI  # noqa: E402
+from serving.schemas import example_patient  # noqa: E402
+from serving.security import create_token, read_tokens, token_digest  # noqa: E402
+from serving.settings import ServingSettings  # noqa: E402
 
 DEMO_CALLER = "demo"
 
