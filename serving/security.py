@@ -36,6 +36,13 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz"})
 AUDITED_PATHS: Final = frozenset({"/predict", "/predict_batch"})
 MODEL_VERSION_HEADER: Final = b"x-mrbs-model-version"
+#: The answers `Guard` gives itself, by status, as the OpenAPI document describes them.
+GUARD_ANSWERS: Final = {
+    401: "Missing or invalid bearer token.",
+    413: "Request body over the configured limit (MRBS_MAX_BODY_BYTES).",
+    429: "Too many requests in flight (MRBS_MAX_CONCURRENCY); retry shortly.",
+    504: "No answer within the configured time (MRBS_TIMEOUT_SECONDS).",
+}
 
 
 def token_digest(token: str) -> str:

@@ -42,7 +42,7 @@ from serving.schemas import (
     example_patient,
     predict_request,
 )
-from serving.security import MODEL_VERSION_HEADER, Guard
+from serving.security import GUARD_ANSWERS, MODEL_VERSION_HEADER, Guard
 from serving.settings import ServingSettings
 
 log = logging.getLogger("mrbs.service")
@@ -197,15 +197,32 @@ def describe(predictor: Predictor) -> ModelDescription:
     )
 
 
-def _document_validation_errors() -> None:
-    """Make the served OpenAPI document say what a 400 answer carries.
+def _document_error_answers() -> None:
+    """Make the served OpenAPI document list every error answer and its real shape.
 
     BentoML answers a request that fails validation with pydantic's list of problems under
     ``detail`` (``loc``, ``msg``, ``type``; never the input), but documents ``detail`` as a
-    string, so clients and contract tests would be told the wrong shape.
+    string; and it cannot know the answers `Guard` gives before a request reaches the service
+    (401, 413, 429, 504). Clients and contract tests would otherwise be told a wrong contract.
     """
-    from bentoml._internal.service.openapi.specification import Schema
+    from _bentoml_sdk.service.openapi import error_responses
+    from bentoml._internal.service.openapi.specification import (
+        MediaType,
+        Response,
+        Schema,
+    )
     from bentoml._internal.service.openapi.utils import exception_components_schema
+
+    guard_error = Schema(
+        type="object",
+        properties={"error": Schema(type="string", description="What was refused and why.")},
+        required=["error"],
+    )
+    for status, description in GUARD_ANSWERS.items():
+        error_responses[status] = Response(
+            description=description,
+            content={"application/json": MediaType(schema=guard_error)},
+        )
 
     location = Schema(anyOf=[Schema(type="string"), Schema(type="integer")])
     problem = Schema(
@@ -231,6 +248,6 @@ def _document_validation_errors() -> None:
     )
 
 
-_document_validation_errors()
+_document_error_answers()
 # The decorator made MRBSService a bentoml Service, which takes ASGI middleware.
 cast(Any, MRBSService).add_asgi_middleware(Guard)

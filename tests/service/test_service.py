@@ -211,6 +211,9 @@ def test_openapi_document_carries_units_and_the_example(
 ) -> None:
     document = client.get("/docs.json", headers=served_model.headers).json()
     assert {"/predict", "/predict_batch", "/model", "/livez", "/readyz"} <= set(document["paths"])
+    for route in ("/predict", "/predict_batch", "/model"):
+        documented = set(document["paths"][route]["post"]["responses"])
+        assert {"200", "400", "401", "413", "429", "504"} <= documented, route
     text = json.dumps(document)
     assert "mg/dL" in text
     assert "SLEDAI-2K" in text
