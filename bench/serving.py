@@ -159,7 +159,8 @@ def concurrent(
 
 
 def in_process(uri: str, home: Path, warmup: int, count: int) -> list[Latency]:
-    from features.schema import patient_model
+    from features.pipeline import model_input
+    from features.schema import canonical_values, patient_model
     from mrbs.settings import Settings
     from serving.loading import load_predictor
     from serving.respond import predict_record
@@ -171,11 +172,8 @@ def in_process(uri: str, home: Path, warmup: int, count: int) -> list[Latency]:
     def whole_path() -> None:
         predict_record(predictor, model.model_validate(example_patient()))
 
-    values = predict_record(predictor, model.model_validate(example_patient())).contributions
-    row = {c.predictor: c.value for c in values}
-    record = {name: row.get(name) for name in predictor.fields}
-    record["anti_dsdna_cutoff"] = example_patient()["anti_dsdna_cutoff"]
-    frame = pd.DataFrame([record], columns=list(predictor.fields))
+    record = canonical_values(model.model_validate(example_patient()))
+    frame = model_input(pd.DataFrame([record]), predictor.fields)
 
     def pipeline_on_frame() -> None:
         predictor.pipeline.predict_proba(frame)

@@ -16,14 +16,9 @@ from pathlib import Path
 import httpx
 
 from mrbs.quiet import quiet_third_party_noise
-
-quiet_third_party_noise()  # before the imports below load pandera
-
-from serving.launch import ServiceStartError, mrbs_serve, running_service  # noqa: E402
-from serving.loading import DEFAULT_MODEL_URI  # noqa: E402
-from serving.schemas import example_patient  # noqa: E402
-from serving.security import create_token, read_tokens, token_digest  # noqa: E402
-from serving.settings import ServingSettings  # noqa: E402
+from serving.launch import ServiceStartError, mrbs_serve, running_service
+from serving.security import create_token, read_tokens, token_digest
+from serving.settings import ServingSettings
 
 DEMO_CALLER = "demo"
 
@@ -42,6 +37,10 @@ def demo_token(token_file: Path, serving: ServingSettings) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_third_party_noise()  # before the record schema loads pandera
+    from serving.loading import DEFAULT_MODEL_URI
+    from serving.schemas import example_patient
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--token-file", type=Path, default=Path("work/demo/token"))
     parser.add_argument("--log", type=Path, default=Path("work/demo/server.log"))

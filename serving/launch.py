@@ -77,11 +77,9 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
                 raise ServiceStartError(
                     f"the server exited with code {process.returncode}:\n{_tail(log)}"
                 )
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 if client.get(f"{url}/readyz").status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
             time.sleep(0.2)
     raise ServiceStartError(f"the server was not ready after {timeout:g} s:\n{_tail(log)}")
 

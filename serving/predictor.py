@@ -112,16 +112,15 @@ class Predictor:
         self.features = features
         self.fields: tuple[str, ...] = input_fields(features.feature_set)
         self.model_inputs: tuple[str, ...] = FEATURE_SETS[features.feature_set]
-        # The steps after feature derivation, answering on arrays instead of DataFrames. A
-        # copy, so the logged pipeline keeps its pandas output for batch use.
-        on_arrays = copy.deepcopy(pipeline[1:]).set_output(transform="default")
-        self._impute = on_arrays[0]
-        self._after_impute = on_arrays[1:]
+        impute = pipeline.named_steps["impute"]
+        if impute.strategy != "median" or not np.isnan(impute.missing_values):
+            raise TypeError("not an MRBS pipeline: impute is not a median imputer of NaN")
         #: The development cohort's median of each model input: the value the fitted imputer
         #: fills in when it is missing, and the value it is moved to for its contribution.
-        self.medians: FloatArray = np.asarray(self._impute.statistics_, dtype=float)
-        if self._impute.strategy != "median" or not np.isnan(self._impute.missing_values):
-            raise TypeError("not an MRBS pipeline: impute is not a median imputer of NaN")
+        self.medians: FloatArray = np.asarray(impute.statistics_, dtype=float)
+        # The steps after imputation, answering on arrays instead of DataFrames. A copy, so the
+        # logged pipeline keeps its pandas output for batch use.
+        self._after_impute = copy.deepcopy(pipeline[2:]).set_output(transform="default")
         _quiet_feature_name_warning()
 
     def _imputed(self, derived: FloatArray) -> FloatArray:
@@ -225,12 +224,10 @@ class IntervalEstimator:
         self.refits = [Predictor(refit, identity) for refit in refits]
 
     def interval(self, record: Mapping[str, Any]) -> tuple[float, float]:
+        # Derivation learns nothing from the data: every refit derives the same model inputs.
+        derived = self.refits[0].features.transform_records([record])
         answers = [
-            float(
-                refit.explain(
-                    refit.features.transform_records([record]), contributions=False
-                ).probability[0]
-            )
+            float(refit.explain(derived, contributions=False).probability[0])
             for refit in self.refits
         ]
         tail = (1.0 - INTERVAL_LEVEL) / 2.0

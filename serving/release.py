@@ -147,14 +147,9 @@ def _reviewed_refit_types(path: Path) -> list[str]:
     """The types the service must trust to load the refits; refused unless all reviewed."""
     from skops.io import get_untrusted_types
 
-    from training.tracking import TRUSTED_TYPES, UntrustedTypesError
+    from training.tracking import reviewed
 
-    found = set(get_untrusted_types(file=path))
-    if not found <= TRUSTED_TYPES:
-        raise UntrustedTypesError(
-            f"the interval refits hold unreviewed types: {', '.join(sorted(found - TRUSTED_TYPES))}"
-        )
-    return sorted(found)
+    return reviewed(get_untrusted_types(file=path), "the interval refits")
 
 
 def build(tag: str, serving: ServingSettings) -> str:

@@ -154,15 +154,14 @@ class MRBSService:
     def model(self, context: bentoml.Context) -> ModelDescription:
         """Which model answers, for whom, from which predictors, and how well."""
         predictor = self._ready(context)
-        refits = 0 if self.intervals is None else len(self.intervals.refits)
-        return describe(predictor).model_copy(update={"interval_refits": refits})
+        return describe(predictor, 0 if self.intervals is None else len(self.intervals.refits))
 
 
 def _bounds(bounds: tuple[float, float] | None) -> list[float] | None:
     return None if bounds is None else [bounds[0], bounds[1]]
 
 
-def describe(predictor: Predictor) -> ModelDescription:
+def describe(predictor: Predictor, interval_refits: int) -> ModelDescription:
     identity = predictor.identity
     metadata = dict(identity.metadata)
     required = set(required_fields(predictor.features.feature_set))
@@ -193,7 +192,7 @@ def describe(predictor: Predictor) -> ModelDescription:
         predictors=predictors,
         metrics=metrics,
         model_card=str(metadata.get("model_card", "")),
-        interval_refits=0,
+        interval_refits=interval_refits,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
@@ -139,15 +139,20 @@ def reviewed_trusted_types(pipeline: Any) -> list[str]:
     """The types skops must be told to trust for ``pipeline``; error if any is unreviewed."""
     from skops.io import dumps, get_untrusted_types
 
-    untrusted = set(get_untrusted_types(data=dumps(pipeline)))
-    unreviewed = sorted(untrusted - TRUSTED_TYPES)
+    return reviewed(get_untrusted_types(data=dumps(pipeline)), "the pipeline")
+
+
+def reviewed(untrusted: Iterable[str], what: str) -> list[str]:
+    """``untrusted`` (types a skops file asks to trust), sorted; error if any is unreviewed."""
+    found = set(untrusted)
+    unreviewed = sorted(found - TRUSTED_TYPES)
     if unreviewed:
         raise UntrustedTypesError(
-            "the pipeline holds types not reviewed for the skops format: "
+            f"{what} holds types not reviewed for the skops format: "
             f"{', '.join(unreviewed)}; review them and add them to TRUSTED_TYPES in "
             "training/tracking.py (MRBS does not fall back to pickle)"
         )
-    return sorted(untrusted)
+    return sorted(found)
 
 
 def log_pipeline(

@@ -7,6 +7,20 @@ from pathlib import Path
 
 from mrbs.settings import Settings
 
+#: Every field an audit line may carry, written out here (not read from the code under test);
+#: none of them holds a patient value or identifier.
+AUDIT_LINE_FIELDS = frozenset(
+    {
+        "time",
+        "request_id",
+        "caller",
+        "route",
+        "model_version",
+        "input_hmac_sha256",
+        "outcome",
+        "latency_ms",
+    }
+)
 #: The registered version the service tests serve (training registers it as `candidate`).
 MODEL_URI = "models:/mrbs-sri4@candidate"
 

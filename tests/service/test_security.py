@@ -12,6 +12,7 @@ import pytest
 
 from serving.security import Guard, create_token, read_tokens
 from serving.settings import ServingSettings
+from tests.service.served import AUDIT_LINE_FIELDS
 
 SENTINEL = "SENTINEL-PATIENT-4711"
 
@@ -107,14 +108,5 @@ def test_audit_line_has_no_patient_values(guarded: tuple[Guard, str], tmp_path: 
     assert first["model_version"] == "7"
     assert first["outcome"] == 200
     assert second["outcome"] == 401
-    assert set(first) == {
-        "time",
-        "request_id",
-        "caller",
-        "route",
-        "model_version",
-        "input_hmac_sha256",
-        "outcome",
-        "latency_ms",
-    }
+    assert set(first) == AUDIT_LINE_FIELDS
     assert first["input_hmac_sha256"] == guard.audit.input_hash(body)
