@@ -18,7 +18,6 @@ patient cost about as much as the prediction itself.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.special import logit
+from sklearn.base import BaseEstimator
 
 from features.eligibility import screen
 from features.pipeline import FEATURE_SETS, BaselineFeatures, input_fields
@@ -119,19 +119,14 @@ class Predictor:
         #: fills in when it is missing, and the value it is moved to for its contribution.
         self.medians: FloatArray = np.asarray(impute.statistics_, dtype=float)
         # The steps after imputation, answering on arrays instead of DataFrames. A copy, so the
-        # logged pipeline keeps its pandas output for batch use.
+        # logged pipeline keeps its pandas output and its column names for batch use.
         self._after_impute = copy.deepcopy(pipeline[2:]).set_output(transform="default")
-        _quiet_feature_name_warning()
+        _forget_feature_names(self._after_impute)
 
     def _imputed(self, derived: FloatArray) -> FloatArray:
         """What the fitted imputer returns for ``derived``, without its per-call input checks
         (a third of one patient's time): each missing value replaced by its column's median."""
         return np.where(np.isnan(derived), self.medians, derived)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # Spark executors unpickle the predictor in fresh interpreters.
-        self.__dict__.update(state)
-        _quiet_feature_name_warning()
 
     def _probabilities(self, derived: FloatArray) -> FloatArray:
         return self._after_impute_probabilities(self._imputed(derived))
@@ -204,9 +199,24 @@ class Predictor:
         return self._probabilities(self.features.transform_records(records))
 
 
-def _quiet_feature_name_warning() -> None:
-    # The array path feeds steps fitted on named columns; the order is the pipeline's own.
-    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+def _forget_feature_names(estimator: Any) -> None:
+    """Drop the column names ``estimator`` and the fitted estimators inside it were fitted
+    with, so that they take plain arrays (in the pipeline's own column order) without warning
+    that the arrays have no names. Columns are chosen by position in MRBS pipelines."""
+    seen: set[int] = set()
+    pending = [estimator]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, BaseEstimator):
+            item.__dict__.pop("feature_names_in_", None)
+            pending.extend(item.__dict__.values())
 
 
 class IntervalEstimator:

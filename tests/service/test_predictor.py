@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,25 @@ def test_fast_path_equals_pipeline(predictor: tuple[Predictor, object]) -> None:
         assert model.predict_one(record).probability == pytest.approx(p, abs=1e-12)
 
 
+def test_the_array_path_warns_about_nothing_and_leaves_warning_filters_alone(
+    predictor: tuple[Predictor, object],
+) -> None:
+    model, cohort = predictor
+    X = cohort.inputs("extended").head(30)  # type: ignore[attr-defined]
+    derived = model.features.transform(X).to_numpy(dtype=float)
+    filters = list(warnings.filters)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = Predictor(model.pipeline, model.identity)
+        explained = again.explain(derived)
+    assert warnings.filters == filters
+    assert explained.contributions is not None and np.isfinite(explained.contributions).all()
+    # The logged pipeline itself keeps the names it was fitted with.
+    assert list(model.pipeline[-1].feature_names_in_) == list(
+        model.pipeline[:-1].get_feature_names_out()
+    )
+
+
 def test_response_for_example_patient(predictor: tuple[Predictor, object]) -> None:
     model, _ = predictor
     record = patient_model().model_validate(example_patient())
@@ -71,8 +91,6 @@ def test_bad_batch_record_fails_only_itself(predictor: tuple[Predictor, object])
         assert item.prediction == predict_record(model, patient_model().model_validate(record))
 
 
-# The predictor silences this warning process-wide when built; pytest restores filters per test.
-@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_explaining_many_rows_equals_one_patient_at_a_time(
     predictor: tuple[Predictor, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,8 +123,6 @@ def test_explain_of_no_rows_is_empty(predictor: tuple[Predictor, object]) -> Non
     assert empty.contributions.shape == (0, len(model.model_inputs))
 
 
-# The predictor silences this warning process-wide when built; pytest restores filters per test.
-@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_contributions_equal_moving_each_input_to_its_median_through_the_pipeline(
     predictor: tuple[Predictor, object],
 ) -> None:
