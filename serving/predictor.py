@@ -214,9 +214,10 @@ def _forget_feature_names(estimator: Any) -> None:
             pending.extend(item)
         elif isinstance(item, dict):
             pending.extend(item.values())
-        elif isinstance(item, BaseEstimator):
-            item.__dict__.pop("feature_names_in_", None)
-            pending.extend(item.__dict__.values())
+        elif isinstance(item, BaseEstimator) or type(item).__module__.startswith("sklearn."):
+            # (sklearn keeps some fitted estimators in plain holders, e.g. calibration's.)
+            vars(item).pop("feature_names_in_", None)
+            pending.extend(vars(item).values())
 
 
 class IntervalEstimator:

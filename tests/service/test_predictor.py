@@ -14,18 +14,22 @@ from serving import predictor as predictor_module
 from serving.predictor import IntervalEstimator, ModelIdentity, Predictor, risk_band
 from serving.respond import predict_batch, predict_record
 from serving.schemas import example_patient
-from training.candidates import build_pipeline
+from training.candidates import build_pipeline, with_recalibration
 from training.config import Candidate, load_config
 from training.data import load_cohort
 
 
-@pytest.fixture(scope="module", params=["logistic_spline", "xgboost"])
+@pytest.fixture(
+    scope="module", params=["logistic_spline", "xgboost", "xgboost recalibrated (sigmoid)"]
+)
 def predictor(request: pytest.FixtureRequest, development_cohort: Path) -> tuple[Predictor, object]:
     cohort = load_cohort(development_cohort, eligible_only=True)
-    candidate = Candidate(name="m", kind=request.param, feature_set="extended")
-    pipeline = build_pipeline(candidate, load_config().seed).fit(
-        cohort.inputs("extended"), cohort.y
-    )
+    kind, _, recalibrated = request.param.partition(" ")
+    candidate = Candidate(name="m", kind=kind, feature_set="extended")
+    pipeline = build_pipeline(candidate, load_config().seed)
+    if recalibrated:
+        pipeline = with_recalibration(pipeline, "sigmoid", cv_folds=3)
+    pipeline.fit(cohort.inputs("extended"), cohort.y)
     return Predictor(pipeline, ModelIdentity(name="mrbs-sri4", version="1")), cohort
 
 
