@@ -62,7 +62,8 @@ def test_the_array_path_warns_about_nothing_and_leaves_warning_filters_alone(
         again = Predictor(model.pipeline, model.identity)
         explained = again.explain(derived)
     assert warnings.filters == filters
-    assert explained.contributions is not None and np.isfinite(explained.contributions).all()
+    assert explained.contributions is not None
+    assert np.isfinite(explained.contributions).all()
     # The logged pipeline itself keeps the names it was fitted with.
     assert list(model.pipeline[-1].feature_names_in_) == list(
         model.pipeline[:-1].get_feature_names_out()
