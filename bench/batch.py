@@ -13,15 +13,19 @@ In one run, in a temporary folder that is removed afterwards:
 3. scores the ``--rows`` file with the local engine in a separate process, with contributions and
    without: timed inside the process around `serving.batch.score` (model loading, reading,
    validation, eligibility, the model, contributions, writing and the summary), with the time
-   the model took to load (in the background, while the first chunks are validated) and the
-   whole process's wall time and peak resident memory (`os.wait4`);
+   the model took to load (before the first row is read) and the whole process's wall time and
+   peak resident memory (`os.wait4`);
 4. times the floor: the registered pipeline's classifier `predict_proba` on the already-prepared
    numeric matrix of the same rows (derived, imputed and encoded in advance, in memory), and for
    reference the pipeline's steps after feature derivation on the derived matrix and the logged
    pipeline on the typed model-input frame;
-5. scores the ``--big-rows`` file (contributions on) in its own process: its peak memory against
+5. times each stage of scoring the ``--rows`` file on one thread, contributions on, chunk by
+   chunk as the local engine does (reading, validation and screening, the model with and
+   without contributions, output columns and counts, Parquet writing): where the time goes,
+   and the best rate two cores could reach with that work;
+6. scores the ``--big-rows`` file (contributions on) in its own process: its peak memory against
    the ``--rows`` run's;
-6. scores the ``--rows`` file with ``--engine spark`` on local[2] (``--no-spark`` skips it).
+7. scores the ``--rows`` file with ``--engine spark`` on local[2] (``--no-spark`` skips it).
 
     python -m bench.batch [--rows 1000000] [--big-rows 5000000] [--base-size 5000] [--seed 1]
                           [--model URI --home PATH] [--no-spark] [--json PATH]
@@ -30,7 +34,6 @@ In one run, in a temporary folder that is removed afterwards:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -56,7 +59,14 @@ from features.pipeline import model_input
 from features.reference import REFERENCE_BINS_ARTIFACT, reference_bins
 from features.schema import validate_table
 from mrbs.settings import Settings
+from serving.batch import DEFAULT_CHUNK_SIZE
+from serving.batch_drift import load_reference
+from serving.batch_io import open_input
+from serving.batch_model import BatchModel
+from serving.batch_output import parquet_options
+from serving.batch_rows import output_schema, predict_chunk, validate_chunk
 from serving.loading import load_predictor
+from serving.predictor import on_arrays
 from simulator import simulate
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.data import load_cohort
@@ -222,14 +232,77 @@ def measure_floor(path: Path, uri: str, settings: Settings) -> Floor:
     frame = frame[frame["problems"].eq("")]
     typed = model_input(frame, predictor.fields)
     derived = predictor.features.transform(typed).to_numpy(dtype=float)
-    on_arrays = copy.deepcopy(predictor.pipeline[1:]).set_output(transform="default")
-    prepared = on_arrays[:-1].transform(derived)
-    classifier = on_arrays[-1]
+    array_steps = on_arrays(predictor.pipeline[1:])
+    prepared = array_steps[:-1].transform(derived)
+    classifier = array_steps[-1]
     return Floor(
         rows=len(frame),
         classifier_seconds=_best_of_three(lambda: classifier.predict_proba(prepared)),
-        array_path_seconds=_best_of_three(lambda: on_arrays.predict_proba(derived)),
+        array_path_seconds=_best_of_three(lambda: array_steps.predict_proba(derived)),
         logged_pipeline_seconds=_best_of_three(lambda: predictor.pipeline.predict_proba(typed)),
+    )
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Seconds one thread spends on each stage of scoring a file."""
+
+    contributions: bool
+    rows: int
+    read: float
+    validate: float  # validation and eligibility screening
+    model: float  # derivation, imputation, probabilities (and contributions)
+    output: float  # output columns, rounding, text and counts
+    write: float  # Parquet encoding, with the scorer's writer options
+
+    @property
+    def total(self) -> float:
+        return self.read + self.validate + self.model + self.output + self.write
+
+
+def measure_stages(path: Path, uri: str, settings: Settings, *, contributions: bool) -> Stages:
+    """Score ``path`` chunk by chunk on this thread, timing each stage as the local engine runs
+    it; the output stage is `predict_chunk` less the model time measured on the same rows."""
+    model = BatchModel(load_predictor(uri, settings))
+    bins, _ = load_reference(model.identity.run_id)
+    source = open_input(path)
+    schema = output_schema(source.schema, model, contributions=contributions)
+    seconds = dict.fromkeys(("read", "validate", "model", "scored", "write"), 0.0)
+    rows_in = 0
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] += now - clock
+        clock = now
+
+    with (
+        tempfile.TemporaryDirectory(prefix="mrbs-bench-stages-") as folder,
+        pq.ParquetWriter(Path(folder) / "out.parquet", schema, **parquet_options(schema)) as out,
+    ):
+        for chunk in source.chunks(DEFAULT_CHUNK_SIZE):
+            lap("read")
+            rows_in += chunk.num_rows
+            validated = validate_chunk(chunk, source=str(path))
+            lap("validate")
+            rows = validated.frame[validated.ok]
+            model.predictor.explain(model.derive(rows), contributions=contributions)
+            lap("model")
+            scored = predict_chunk(
+                validated, model, schema, contributions=contributions, drift=bins
+            )
+            lap("scored")
+            out.write_table(scored.table)
+            lap("write")
+    return Stages(
+        contributions=contributions,
+        rows=rows_in,
+        read=seconds["read"],
+        validate=seconds["validate"],
+        model=seconds["model"],
+        output=max(seconds["scored"] - seconds["model"], 0.0),
+        write=seconds["write"],
     )
 
 
@@ -242,6 +315,7 @@ class Result:
     input_mib: float
     scorings: list[Scoring]
     floor: Floor
+    stages: list[Stages]
     environment: dict[str, Any]
 
     def scoring(self, label: str) -> Scoring | None:
@@ -284,6 +358,10 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         input_mib=small.stat().st_size / MIB,
         scorings=scorings,
         floor=measure_floor(small, uri, settings),
+        stages=[
+            measure_stages(small, uri, settings, contributions=True),
+            measure_stages(small, uri, settings, contributions=False),
+        ],
         environment={
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -323,6 +401,8 @@ def report(result: Result) -> str:
         f"{floor.logged_pipeline_seconds:>7.3f} s"
         f"  {floor.rows / floor.logged_pipeline_seconds:>12,.0f} rows/s",
         "",
+        *_stage_lines(result),
+        "",
     ]
     with_contributions = result.scoring("local, contributions")
     without = result.scoring("local, no contributions")
@@ -343,6 +423,44 @@ def report(result: Result) -> str:
             f"[{_verdict(ratio <= TARGET_RSS_RATIO)} <= {TARGET_RSS_RATIO}]"
         )
     return "\n".join(lines)
+
+
+def _stage_lines(result: Result) -> list[str]:
+    """Each stage's seconds on one thread, with and without contributions, its rate and its
+    share of the floor's rate, and the best rate the machine's cores could reach."""
+    floor, runs = result.floor, result.stages
+    cores = os.cpu_count() or 1
+
+    def figures(rows: int, seconds: float) -> str:
+        per_second = rows / seconds
+        return f"{seconds:>8.2f}{per_second:>12,.0f}{per_second / floor.rows_per_second:>7.3f}"
+
+    lines = [
+        f"stages on one thread, {runs[0].rows:,} rows in chunks of {DEFAULT_CHUNK_SIZE:,}",
+        f"{'':<42}"
+        + "".join(f"{'contributions ' + ('on' if s.contributions else 'off'):>27}" for s in runs),
+        f"{'':<42}" + f"{'s':>8}{'rows/s':>12}{'floor':>7}" * len(runs),
+    ]
+    for label, field in (
+        ("read Parquet", "read"),
+        ("validate and screen (as /predict does)", "validate"),
+        ("model: derive, predict, contributions", "model"),
+        ("output columns, text and counts", "output"),
+        ("write Parquet", "write"),
+        ("all stages", "total"),
+    ):
+        lines.append(
+            f"  {label:<40}" + "".join(figures(s.rows, float(getattr(s, field))) for s in runs)
+        )
+    best = []
+    for stages in runs:
+        label = "local, contributions" if stages.contributions else "local, no contributions"
+        scoring = result.scoring(label)
+        if scoring is not None:
+            best.append(figures(stages.rows, scoring.loading_seconds + stages.total / cores))
+    if len(best) == len(runs):
+        lines.append(f"  {f'best case: load + all stages / {cores} cores':<40}" + "".join(best))
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -118,10 +118,8 @@ class Predictor:
         #: The development cohort's median of each model input: the value the fitted imputer
         #: fills in when it is missing, and the value it is moved to for its contribution.
         self.medians: FloatArray = np.asarray(impute.statistics_, dtype=float)
-        # The steps after imputation, answering on arrays instead of DataFrames. A copy, so the
-        # logged pipeline keeps its pandas output and its column names for batch use.
-        self._after_impute = copy.deepcopy(pipeline[2:]).set_output(transform="default")
-        _forget_feature_names(self._after_impute)
+        # The steps after imputation, answering on arrays instead of DataFrames.
+        self._after_impute = on_arrays(pipeline[2:])
 
     def _imputed(self, derived: FloatArray) -> FloatArray:
         """What the fitted imputer returns for ``derived``, without its per-call input checks
@@ -199,10 +197,19 @@ class Predictor:
         return self._probabilities(self.features.transform_records(records))
 
 
+def on_arrays(steps: Any) -> Any:
+    """A copy of fitted pipeline ``steps`` that takes and returns plain arrays (columns in the
+    pipeline's own order) instead of DataFrames; the original keeps its pandas output and the
+    column names it was fitted with."""
+    copied = copy.deepcopy(steps).set_output(transform="default")
+    _forget_feature_names(copied)
+    return copied
+
+
 def _forget_feature_names(estimator: Any) -> None:
     """Drop the column names ``estimator`` and the fitted estimators inside it were fitted
-    with, so that they take plain arrays (in the pipeline's own column order) without warning
-    that the arrays have no names. Columns are chosen by position in MRBS pipelines."""
+    with, so that they take plain arrays without warning that the arrays have no names.
+    Columns are chosen by position in MRBS pipelines."""
     seen: set[int] = set()
     pending = [estimator]
     while pending:
