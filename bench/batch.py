@@ -444,7 +444,7 @@ def _stage_lines(result: Result) -> list[str]:
     for label, field in (
         ("read Parquet", "read"),
         ("validate and screen (as /predict does)", "validate"),
-        ("model: derive, predict, contributions", "model"),
+        ("model: derive, predict (+ contributions)", "model"),
         ("output columns, text and counts", "output"),
         ("write Parquet", "write"),
         ("all stages", "total"),
