@@ -67,7 +67,8 @@ def test_arrays_and_frames_give_the_same_terms() -> None:
     terms = ClinicalTerms("extended").set_output(transform="pandas").fit(frame)
     as_frame = terms.transform(frame)
     assert tuple(as_frame.columns) == model_terms("extended")
-    as_array = clone(terms).set_output(transform="default").fit(frame).transform(frame.to_numpy())
+    values = frame.to_numpy()
+    as_array = clone(terms).set_output(transform="default").fit(values).transform(values)
     np.testing.assert_array_equal(as_array, as_frame.to_numpy())
     assert tuple(terms.get_feature_names_out()) == model_terms("extended")
 
