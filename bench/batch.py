@@ -19,10 +19,10 @@ In one run, in a temporary folder that is removed afterwards:
    numeric matrix of the same rows (derived, imputed and encoded in advance, in memory), and for
    reference the pipeline's steps after feature derivation on the derived matrix and the logged
    pipeline on the typed model-input frame;
-5. times each stage of scoring the ``--rows`` file on one thread, contributions on, chunk by
-   chunk as the local engine does (reading, validation and screening, the model with and
-   without contributions, output columns and counts, Parquet writing): where the time goes,
-   and the best rate two cores could reach with that work;
+5. times each stage of scoring the ``--rows`` file on one thread, chunk by chunk as the local
+   engine does, with contributions and without (reading, validation and screening, the model,
+   output columns and counts, Parquet writing): where the time goes, and the best rate the
+   machine's cores could reach with that work;
 6. scores the ``--big-rows`` file (contributions on) in its own process: its peak memory against
    the ``--rows`` run's;
 7. scores the ``--rows`` file with ``--engine spark`` on local[2] (``--no-spark`` skips it).
@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 from features.cohort import assemble
 from features.io import write_table
 from features.pipeline import model_input
-from features.reference import REFERENCE_BINS_ARTIFACT, reference_bins
+from features.reference import REFERENCE_BINS_ARTIFACT, Bins, reference_bins
 from features.schema import validate_table
 from mrbs.settings import Settings
 from serving.batch import DEFAULT_CHUNK_SIZE
@@ -260,11 +260,11 @@ class Stages:
         return self.read + self.validate + self.model + self.output + self.write
 
 
-def measure_stages(path: Path, uri: str, settings: Settings, *, contributions: bool) -> Stages:
+def measure_stages(
+    path: Path, model: BatchModel, bins: dict[str, Bins] | None, *, contributions: bool
+) -> Stages:
     """Score ``path`` chunk by chunk on this thread, timing each stage as the local engine runs
     it; the output stage is `predict_chunk` less the model time measured on the same rows."""
-    model = BatchModel(load_predictor(uri, settings))
-    bins, _ = load_reference(model.identity.run_id)
     source = open_input(path)
     schema = output_schema(source.schema, model, contributions=contributions)
     seconds = dict.fromkeys(("read", "validate", "model", "scored", "write"), 0.0)
@@ -350,6 +350,8 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         out = work / f"scored-{index}.parquet"
         arguments = [str(source), str(out), uri, engine, contributions, home]
         scorings.append(measure_scoring(label, [*command, *arguments], rows, work / f"{index}.log"))
+    model = BatchModel(load_predictor(uri, settings))
+    bins, _ = load_reference(model.identity.run_id)
     return Result(
         rows=args.rows,
         big_rows=args.big_rows,
@@ -358,10 +360,7 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         input_mib=small.stat().st_size / MIB,
         scorings=scorings,
         floor=measure_floor(small, uri, settings),
-        stages=[
-            measure_stages(small, uri, settings, contributions=True),
-            measure_stages(small, uri, settings, contributions=False),
-        ],
+        stages=[measure_stages(small, model, bins, contributions=on) for on in (True, False)],
         environment={
             "python": platform.python_version(),
             "platform": platform.platform(),
