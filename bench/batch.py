@@ -4,8 +4,9 @@ In one run, in a temporary folder that is removed afterwards:
 
 1. trains a small model the way `mrbs train` does (spline logistic regression on the core
    predictors and XGBoost on the extended set, three folds, few bootstrap resamples) on a
-   simulated development cohort in a temporary MLflow store, registers the chosen one and logs
-   its reference bins (``--model``/``--home`` reuse a registered model instead);
+   simulated development cohort in a temporary MLflow store and registers the chosen one, whose
+   run holds the reference bins training logs (``--model``/``--home`` reuse a registered model
+   instead);
 2. writes a baseline-shaped Parquet file of ``--rows`` patients, and one of ``--big-rows``, by
    tiling a simulated, assembled cohort of ``--base-size`` patients with fresh ids and
    perturbed laboratory values (simulating millions of patients would take longer than
@@ -42,7 +43,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -56,7 +57,7 @@ import pyarrow.parquet as pq
 from features.cohort import assemble
 from features.io import write_table
 from features.pipeline import model_input
-from features.reference import REFERENCE_BINS_ARTIFACT, Bins, reference_bins
+from features.reference import Bins
 from features.schema import validate_table
 from mrbs.settings import Settings
 from serving.batch import DEFAULT_CHUNK_SIZE
@@ -66,10 +67,9 @@ from serving.batch_model import BatchModel
 from serving.batch_output import parquet_options
 from serving.batch_rows import output_schema, predict_chunk, validate_chunk
 from serving.loading import load_predictor
-from serving.predictor import on_arrays
+from serving.predictor import Predictor, on_arrays
 from simulator import simulate
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
-from training.data import load_cohort
 from training.train import train
 
 MIB: Final = 1024 * 1024
@@ -163,11 +163,6 @@ def train_model(work: Path, size: int, seed: int) -> tuple[str, Settings, str]:
     settings = Settings(home=work / "mlruns")
     result = train(development, _small_config(), settings)
     uri = f"models:/{result.registered.name}/{result.registered.version}"
-    frame = load_cohort(development, eligible_only=True).frame
-    bins = reference_bins(frame, load_predictor(uri, settings).fields)
-    from mlflow import MlflowClient
-
-    MlflowClient().log_dict(result.chosen.run_id, bins, REFERENCE_BINS_ARTIFACT)
     return uri, settings, result.chosen.name
 
 
@@ -216,18 +211,22 @@ def measure_scoring(label: str, command: Sequence[str], rows: int, log: Path) ->
     return Scoring(label, rows, timed["seconds"], timed["loading"], seconds, peak)
 
 
-def _best_of_three(call: Any) -> float:
-    times = []
-    for _ in range(3):
+def timed(call: Callable[[], Any], count: int) -> list[float]:
+    """Seconds of each of ``count`` calls of ``call``."""
+    seconds = []
+    for _ in range(count):
         started = time.perf_counter()
         call()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        seconds.append(time.perf_counter() - started)
+    return seconds
 
 
-def measure_floor(path: Path, uri: str, settings: Settings) -> Floor:
+def _best_of_three(call: Callable[[], Any]) -> float:
+    return min(timed(call, 3))
+
+
+def measure_floor(path: Path, predictor: Predictor) -> Floor:
     """The model alone on the rows of ``path``, every preparation done beforehand."""
-    predictor = load_predictor(uri, settings)
     frame = validate_table(pd.read_parquet(path), table=str(path)).frame
     frame = frame[frame["problems"].eq("")]
     typed = model_input(frame, predictor.fields)
@@ -350,8 +349,8 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         out = work / f"scored-{index}.parquet"
         arguments = [str(source), str(out), uri, engine, contributions, home]
         scorings.append(measure_scoring(label, [*command, *arguments], rows, work / f"{index}.log"))
-    model = BatchModel(load_predictor(uri, settings))
-    bins, _ = load_reference(model.identity.run_id)
+    predictor = load_predictor(uri, settings)
+    bins, _ = load_reference(predictor.identity.run_id)
     return Result(
         rows=args.rows,
         big_rows=args.big_rows,
@@ -359,8 +358,11 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         candidate=candidate,
         input_mib=small.stat().st_size / MIB,
         scorings=scorings,
-        floor=measure_floor(small, uri, settings),
-        stages=[measure_stages(small, model, bins, contributions=on) for on in (True, False)],
+        floor=measure_floor(small, predictor),
+        stages=[
+            measure_stages(small, BatchModel(predictor), bins, contributions=on)
+            for on in (True, False)
+        ],
         environment={
             "python": platform.python_version(),
             "platform": platform.platform(),

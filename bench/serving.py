@@ -38,7 +38,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from bench.batch import train_model
+from bench.batch import timed, train_model
+from mrbs.settings import Settings
 from serving.launch import bentoml_serve, mrbs_serve, running_service
 
 TARGET_RATIO: Final = 2.0
@@ -79,15 +80,6 @@ class Result:
     environment: dict[str, Any]
 
 
-def _timed(call: Callable[[], Any], count: int) -> list[float]:
-    seconds = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - started)
-    return seconds
-
-
 def _poster(client: httpx.Client, url: str, body: dict[str, Any]) -> Callable[[], None]:
     def post() -> None:
         response = client.post(url, json=body)
@@ -105,12 +97,12 @@ def sequential(
     try:
         posts = {label: _poster(clients[label], url, body) for label, url in urls.items()}
         for post in posts.values():
-            _timed(post, warmup)
+            timed(post, warmup)
         seconds: dict[str, list[float]] = {label: [] for label in urls}
         per_round = -(-count // ROUNDS)
         for _ in range(ROUNDS):
             for label, post in posts.items():
-                seconds[label] += _timed(post, per_round)
+                seconds[label] += timed(post, per_round)
         return [Latency.of(label, values[:count]) for label, values in seconds.items()]
     finally:
         for client in clients.values():
@@ -146,27 +138,26 @@ def concurrent(
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    ms = np.asarray(latencies) * 1000
+    latency = Latency.of(label, latencies)
     return Throughput(
         label=label,
         clients=clients,
         requests=len(latencies),
         per_second=len(latencies) / wall,
-        p50_ms=float(np.percentile(ms, 50)),
-        p99_ms=float(np.percentile(ms, 99)),
+        p50_ms=latency.p50_ms,
+        p99_ms=latency.p99_ms,
         failures=failures,
     )
 
 
-def in_process(uri: str, home: Path, warmup: int, count: int) -> list[Latency]:
+def in_process(uri: str, settings: Settings, warmup: int, count: int) -> list[Latency]:
     from features.pipeline import model_input
     from features.schema import canonical_values, patient_model
-    from mrbs.settings import Settings
     from serving.loading import load_predictor
     from serving.respond import predict_record
     from serving.schemas import example_patient
 
-    predictor = load_predictor(uri, Settings(home=home))
+    predictor = load_predictor(uri, settings)
     model = patient_model()
 
     def whole_path() -> None:
@@ -178,15 +169,15 @@ def in_process(uri: str, home: Path, warmup: int, count: int) -> list[Latency]:
     def pipeline_on_frame() -> None:
         predictor.pipeline.predict_proba(frame)
 
-    _timed(whole_path, warmup)
-    _timed(pipeline_on_frame, warmup)
+    timed(whole_path, warmup)
+    timed(pipeline_on_frame, warmup)
     return [
         Latency.of(
-            "in process: validate, predict, contributions, response", _timed(whole_path, count)
+            "in process: validate, predict, contributions, response", timed(whole_path, count)
         ),
         Latency.of(
             "in process: pipeline.predict_proba on a 1-row DataFrame",
-            _timed(pipeline_on_frame, count),
+            timed(pipeline_on_frame, count),
         ),
     ]
 
@@ -204,7 +195,6 @@ def environment() -> dict[str, Any]:
 
 def run(args: argparse.Namespace, work: Path) -> Result:
     os.environ["BENTOML_HOME"] = str(work / "bentoml")
-    from mrbs.settings import Settings
     from serving.release import import_model
     from serving.schemas import example_patient
     from serving.security import create_token
@@ -213,7 +203,7 @@ def run(args: argparse.Namespace, work: Path) -> Result:
     uri, settings, _ = train_model(work, 2000, args.seed)
     serving = ServingSettings(home=settings.home)
     token = create_token(serving.resolved_tokens_file, "bench")
-    import_model(Settings(home=settings.home), serving, uri)
+    import_model(settings, serving, uri)
     server_env = {**os.environ, "MRBS_HOME": str(settings.home)}
     headers = {"Authorization": f"Bearer {token}"}
     body = {"patient": example_patient()}
@@ -232,7 +222,7 @@ def run(args: argparse.Namespace, work: Path) -> Result:
             concurrent(label, url, headers, body, args.concurrent, each)
             for label, url in urls.items()
         ]
-    latencies += in_process(uri, settings.home, args.warmup, args.requests)
+    latencies += in_process(uri, settings, args.warmup, args.requests)
     ratio = latencies[0].p50_ms / latencies[1].p50_ms
     return Result(latencies, throughputs, ratio, environment())
 

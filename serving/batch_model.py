@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from serving.predictor import RISK_BANDS, SHOWN_AS, ModelIdentity, Predictor
+from serving.predictor import RISK_BANDS, ModelIdentity, Predictor
 
 #: Decimals of probabilities and log-odds in the output, as in the service's responses.
 DECIMALS: Final = 6
@@ -34,9 +34,8 @@ class BatchModel:
         self.identity: ModelIdentity = predictor.identity
         self.features = predictor.features
         self.fields: tuple[str, ...] = predictor.fields
-        self.model_inputs: tuple[str, ...] = predictor.model_inputs
         #: The record field each model input is reported as (``contribution_<field>``).
-        self.shown_as: tuple[str, ...] = tuple(SHOWN_AS.get(n, n) for n in self.model_inputs)
+        self.shown_as: tuple[str, ...] = predictor.shown_as
 
     def derive(self, validated: pd.DataFrame) -> FloatArray:
         """Model inputs (rows x inputs) of validated rows without problems, via the pipeline."""

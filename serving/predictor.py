@@ -112,6 +112,8 @@ class Predictor:
         self.features = features
         self.fields: tuple[str, ...] = input_fields(features.feature_set)
         self.model_inputs: tuple[str, ...] = FEATURE_SETS[features.feature_set]
+        #: The record field each model input is reported as.
+        self.shown_as: tuple[str, ...] = tuple(SHOWN_AS.get(n, n) for n in self.model_inputs)
         impute = pipeline.named_steps["impute"]
         if impute.strategy != "median" or not np.isnan(impute.missing_values):
             raise TypeError("not an MRBS pipeline: impute is not a median imputer of NaN")
@@ -125,9 +127,6 @@ class Predictor:
         """What the fitted imputer returns for ``derived``, without its per-call input checks
         (a third of one patient's time): each missing value replaced by its column's median."""
         return np.where(np.isnan(derived), self.medians, derived)
-
-    def _probabilities(self, derived: FloatArray) -> FloatArray:
-        return self._after_impute_probabilities(self._imputed(derived))
 
     def _after_impute_probabilities(self, imputed: FloatArray) -> FloatArray:
         return np.asarray(self._after_impute.predict_proba(imputed)[:, 1], dtype=float)
@@ -169,7 +168,6 @@ class Predictor:
             return []
         explained = self.explain(self.features.transform_records(records))
         assert explained.contributions is not None
-        shown = [SHOWN_AS.get(name, name) for name in self.model_inputs]
         predictions = []
         for record, probability, effects in zip(
             records, explained.probability.tolist(), explained.contributions.tolist(), strict=True
@@ -179,7 +177,7 @@ class Predictor:
                 Prediction(
                     probability=probability,
                     band=risk_band(probability),
-                    contributions=dict(zip(shown, effects, strict=True)),
+                    contributions=dict(zip(self.shown_as, effects, strict=True)),
                     imputed=tuple(f for f in self.fields if record.get(f) is None),
                     eligible=screening.eligible,
                     eligibility_reasons=screening.reasons,
@@ -194,7 +192,8 @@ class Predictor:
 
     def fast_probabilities(self, records: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Probabilities for records through the array path (unclipped; used to check it)."""
-        return self._probabilities(self.features.transform_records(records))
+        derived = self.features.transform_records(records)
+        return self._after_impute_probabilities(self._imputed(derived))
 
 
 def on_arrays(steps: Any) -> Any:
