@@ -105,10 +105,7 @@ class BaselineFeatures(TransformerMixin, BaseEstimator):
         self.feature_set = feature_set
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> BaselineFeatures:
-        if self.feature_set not in FEATURE_SETS:
-            raise ValueError(
-                f"feature_set: {self.feature_set!r} is not one of {', '.join(FEATURE_SETS)}"
-            )
+        _check_feature_set(self.feature_set)
         self._check_columns(X)
         self.feature_names_in_ = np.asarray(input_fields(self.feature_set), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -230,10 +227,7 @@ class ClinicalTerms(TransformerMixin, BaseEstimator):
         self.feature_set = feature_set
 
     def fit(self, X: Any, y: Any = None) -> ClinicalTerms:
-        if self.feature_set not in FEATURE_SETS:
-            raise ValueError(
-                f"feature_set: {self.feature_set!r} is not one of {', '.join(FEATURE_SETS)}"
-            )
+        _check_feature_set(self.feature_set)
         validate_data(self, X, ensure_all_finite="allow-nan", reset=True)
         expected = len(FEATURE_SETS[self.feature_set])
         if self.n_features_in_ != expected:
@@ -266,6 +260,11 @@ class ClinicalTerms(TransformerMixin, BaseEstimator):
     ) -> npt.NDArray[Any]:
         check_is_fitted(self, "n_features_in_")
         return np.asarray(model_terms(self.feature_set), dtype=object)
+
+
+def _check_feature_set(feature_set: str) -> None:
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"feature_set: {feature_set!r} is not one of {', '.join(FEATURE_SETS)}")
 
 
 def model_terms(feature_set: str) -> tuple[str, ...]:

@@ -19,17 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import clone
 
 from training.bootstrap import draw_rows
-from training.tracking import reviewed_trusted_types
+from training.tracking import reviewed
 
 #: Where the refits are logged in the chosen candidate's run.
 REFITS_ARTIFACT: Final = "interval/refits.skops"
-
-
-def _refit(pipeline: Any, X: pd.DataFrame, y: npt.NDArray[np.int64], rows: Any) -> Any:
-    return clone(pipeline).fit(X.iloc[rows].reset_index(drop=True), y[rows])
 
 
 def bootstrap_refits(
@@ -42,12 +37,15 @@ def bootstrap_refits(
     n_jobs: int = 1,
 ) -> list[Any]:
     """``n_refits`` clones of ``pipeline``, each fitted on a bootstrap resample of (X, y)."""
+    # Imported here: the service imports this module for `REFITS_ARTIFACT` alone.
+    from training.fit import refit
+
     if n_refits < 1:
         return []
     streams = np.random.SeedSequence([seed, 48]).spawn(n_refits)
     draws = [draw_rows(stream, y)[0] for stream in streams]
     refits: list[Any] = Parallel(n_jobs=n_jobs)(
-        delayed(_refit)(pipeline, X, y, rows) for rows in draws
+        delayed(refit)(pipeline, X.iloc[rows].reset_index(drop=True), y[rows]) for rows in draws
     )
     return refits
 
@@ -55,10 +53,10 @@ def bootstrap_refits(
 def log_refits(refits: list[Any], run_id: str) -> None:
     """Log ``refits`` to run ``run_id`` at `REFITS_ARTIFACT` (skops, reviewed types only)."""
     from mlflow import MlflowClient
-    from skops.io import dump
+    from skops.io import dump, get_untrusted_types
 
-    reviewed_trusted_types(refits)  # refuses types nobody reviewed
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(REFITS_ARTIFACT).name
         dump(refits, path)
+        reviewed(get_untrusted_types(file=path), "the interval refits")  # refuses unreviewed
         MlflowClient().log_artifact(run_id, str(path), str(Path(REFITS_ARTIFACT).parent))

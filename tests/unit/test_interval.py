@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from training.interval import bootstrap_refits
+from training.interval import bootstrap_refits, log_refits
+from training.tracking import UntrustedTypesError
 
 
 def _data(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
@@ -36,3 +40,10 @@ def test_refits_are_fitted_clones_on_different_resamples_and_reproducible() -> N
 def test_no_refits_asked_for_none_made() -> None:
     X, y = _data(50)
     assert bootstrap_refits(LogisticRegression(), X, y, n_refits=0, seed=1) == []
+
+
+def test_refits_holding_a_type_nobody_reviewed_are_refused_before_logging() -> None:
+    refits = [make_pipeline(FunctionTransformer(math.tanh), LogisticRegression())]
+    # The run id is never reached: the refusal comes first.
+    with pytest.raises(UntrustedTypesError, match=r"the interval refits .*math\.tanh"):
+        log_refits(refits, run_id="no-such-run")
