@@ -1,21 +1,26 @@
 """Who the model applies to: screening against the MRBS criteria (CLINICAL.md section 2).
 
 A patient is ``eligible`` (True) only when every machine-checkable criterion is known and met;
-``False`` when any criterion fails (every failing reason is listed); and unknown (NA) when none
-fails but some are not known. Unknown facts are reported as unknown, never as eligible.
+``False`` when any criterion fails (every failing reason is listed); and unknown (None) when
+none fails but some are not known. Unknown facts are reported as unknown, never as eligible.
+
+`screen` is the one implementation, on validated records as columns (`features.columns`); the
+service, batch scoring and cohort building all screen through it and only render its result
+differently (lists for a response, joined text for a table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from features import columns as cols
+from features.notes import SEPARATOR, text_per_row
 from features.record import EXCLUSIONS, INCLUSION
-from features.schema import SEPARATOR, text_per_row
 
 ELIGIBLE: Final = "eligible"
 REASONS: Final = "eligibility_reasons"
@@ -28,14 +33,15 @@ ADULT_AGE_OVER: Final = 18.0
 IGG_MIN_MG_DL: Final = 400.0
 IGA_MIN_MG_DL: Final = 10.0
 
+BoolArray = npt.NDArray[np.bool_]
+
 
 @dataclass(frozen=True)
 class Criterion:
     """One criterion: the field it reads and when the patient fails it.
 
     ``test`` is ``below`` or ``at_most`` (a number against ``limit``), ``true`` (an exclusion
-    present) or ``false`` (an inclusion not met). `fails` screens a column, `fails_value` one
-    known value (the service's single patient, without building a column).
+    present) or ``false`` (an inclusion not met).
     """
 
     field: str
@@ -43,20 +49,14 @@ class Criterion:
     test: Literal["below", "at_most", "true", "false"]
     limit: float = 0.0
 
-    def fails(self, values: pd.Series) -> pd.Series:
-        if self.test == "below":
-            return values.astype("Float64") < self.limit
-        if self.test == "at_most":
-            return values.astype("Float64") <= self.limit
-        flags = values.astype("boolean")
-        return flags if self.test == "true" else ~flags
-
-    def fails_value(self, value: Any) -> bool:
-        if self.test == "below":
-            return float(value) < self.limit
-        if self.test == "at_most":
-            return float(value) <= self.limit
-        return bool(value) is (self.test == "true")
+    def fails(self, values: npt.NDArray[np.float64]) -> BoolArray:
+        """Where the criterion fails, for known values (NaN never fails)."""
+        with np.errstate(invalid="ignore"):
+            if self.test == "below":
+                return np.asarray(values < self.limit)
+            if self.test == "at_most":
+                return np.asarray(values <= self.limit)
+            return np.asarray(values == (1.0 if self.test == "true" else 0.0))
 
 
 CRITERIA: Final[tuple[Criterion, ...]] = (
@@ -72,60 +72,88 @@ CRITERIA: Final[tuple[Criterion, ...]] = (
     *(Criterion(spec.name, f"not met: {spec.description}", "false") for spec in INCLUSION),
     *(Criterion(spec.name, spec.description, "true") for spec in EXCLUSIONS),
 )
-
-
-def screen_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Screen every row of a canonical baseline table; returns ``eligible`` and the reasons.
-
-    The reasons are the failed criteria, then ``unknown: <field>, <field>`` when some are not
-    known, joined with ``"; "``. A criterion whose column is absent counts as unknown for every
-    row.
-    """
-    n = len(frame)
-    fails = np.zeros((n, len(CRITERIA)), dtype=bool)
-    missing = np.zeros((n, len(CRITERIA)), dtype=bool)
-    for j, criterion in enumerate(CRITERIA):
-        if criterion.field in frame.columns:
-            outcome = criterion.fails(frame[criterion.field])
-            fails[:, j] = outcome.fillna(False).to_numpy(dtype=bool)
-            missing[:, j] = outcome.isna().to_numpy(dtype=bool)
-        else:
-            missing[:, j] = True
-    failed = np.asarray(fails.any(axis=1), dtype=bool)
-    eligible = pd.array(~failed, dtype="boolean")
-    eligible[~failed & missing.any(axis=1)] = pd.NA
-    text = text_per_row(np.hstack([fails, missing]), _reasons_text)
-    reasons = pd.Series(text, index=frame.index, dtype="string")
-    return pd.DataFrame({ELIGIBLE: eligible, REASONS: reasons}, index=frame.index)
-
-
-def _reasons_text(columns: list[int]) -> str:
-    """The reasons for one pattern of failed and unknown criteria (`screen_frame`'s columns)."""
-    count = len(CRITERIA)
-    reasons = [CRITERIA[j].reason for j in columns if j < count]
-    unknown = [CRITERIA[j - count].field for j in columns if j >= count]
-    return SEPARATOR.join(reasons + ([UNKNOWN_PREFIX + ", ".join(unknown)] if unknown else []))
+#: The record fields screening reads.
+CRITERIA_FIELDS: Final = tuple(dict.fromkeys(criterion.field for criterion in CRITERIA))
 
 
 @dataclass(frozen=True)
 class Screening:
-    """One patient's screening: eligible (None = unknown), failing reasons, unknown fields."""
+    """Screening of n patients: which criteria (columns, in `CRITERIA` order) each fails and
+    which each leaves unknown."""
 
-    eligible: bool | None
-    reasons: tuple[str, ...]
-    unknown: tuple[str, ...]
+    failed: BoolArray
+    unknown: BoolArray
+
+    @property
+    def eligible(self) -> npt.NDArray[np.object_]:
+        """Per patient: True, False, or None when nothing fails but something is unknown."""
+        failed = self.failed.any(axis=1)
+        result = np.where(failed, False, True).astype(object)
+        result[~failed & self.unknown.any(axis=1)] = None
+        return result
+
+    def reasons(self, row: int) -> tuple[str, ...]:
+        """Every criterion patient ``row`` fails."""
+        return tuple(CRITERIA[j].reason for j in np.flatnonzero(self.failed[row]))
+
+    def unknown_fields(self, row: int) -> tuple[str, ...]:
+        """The fields of the criteria that could not be checked for patient ``row``."""
+        return tuple(CRITERIA[j].field for j in np.flatnonzero(self.unknown[row]))
+
+    def reasons_text(self) -> npt.NDArray[np.object_]:
+        """Per patient, the failed criteria joined with ``"; "`` ("" when none)."""
+        return text_per_row(self.failed, lambda found: SEPARATOR.join(_reasons(found)))
+
+    def unknown_text(self) -> npt.NDArray[np.object_]:
+        """Per patient, the unknown criteria's fields joined with ``"; "`` ("" when none)."""
+        return text_per_row(self.unknown, lambda found: SEPARATOR.join(_fields(found)))
 
 
-def screen(record: Mapping[str, Any]) -> Screening:
-    """Screen one patient given as a mapping of canonical values (None = not known)."""
-    reasons: list[str] = []
-    unknown: list[str] = []
-    for criterion in CRITERIA:
-        value = record.get(criterion.field)
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            unknown.append(criterion.field)
+def _reasons(found: list[int]) -> list[str]:
+    return [CRITERIA[j].reason for j in found]
+
+
+def _fields(found: list[int]) -> list[str]:
+    return [CRITERIA[j].field for j in found]
+
+
+def screen(columns: cols.Columns) -> Screening:
+    """Screen every patient held in ``columns`` (validated records; see `features.columns`).
+
+    A criterion whose field is absent from ``columns`` is unknown for every patient.
+    """
+    n = cols.size(columns)
+    failed = np.zeros((n, len(CRITERIA)), dtype=bool)
+    unknown = np.ones((n, len(CRITERIA)), dtype=bool)
+    for j, criterion in enumerate(CRITERIA):
+        values = columns.get(criterion.field)
+        if values is None:
             continue
-        if criterion.fails_value(value):
-            reasons.append(criterion.reason)
-    eligible = False if reasons else (None if unknown else True)
-    return Screening(eligible, tuple(reasons), tuple(unknown))
+        failed[:, j] = criterion.fails(values)
+        unknown[:, j] = np.isnan(values)
+    return Screening(failed, unknown)
+
+
+def screen_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`screen` for a validated table, as the cohort table writes it: ``eligible`` (nullable)
+    and the reasons, the failed criteria then ``unknown: <field>, <field>``, joined by "; "."""
+    screening = screen(cols.from_frame(frame, CRITERIA_FIELDS))
+    eligible = pd.array(screening.eligible.tolist(), dtype="boolean")
+    both = np.hstack([screening.failed, screening.unknown])
+    text = text_per_row(both, _cohort_reasons)
+    return pd.DataFrame(
+        {ELIGIBLE: eligible, REASONS: pd.Series(text, index=frame.index, dtype="string")},
+        index=frame.index,
+    )
+
+
+def _cohort_reasons(found: list[int]) -> str:
+    count = len(CRITERIA)
+    reasons = _reasons([j for j in found if j < count])
+    unknown = _fields([j - count for j in found if j >= count])
+    return SEPARATOR.join(reasons + ([UNKNOWN_PREFIX + ", ".join(unknown)] if unknown else []))
+
+
+def screen_one(record: dict[str, Any]) -> Screening:
+    """`screen` for one validated record given as a mapping (None = not known)."""
+    return screen(cols.from_records([record], CRITERIA_FIELDS))

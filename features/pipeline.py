@@ -1,26 +1,27 @@
 """The feature steps of every MRBS model: baseline record -> numeric model inputs -> model terms.
 
 These steps open each candidate's scikit-learn `Pipeline`, so training, MLflow, the service and
-batch scoring all run the same fitted object. `BaselineFeatures`
-derives the model inputs from a baseline record in canonical units; imputation of optional
-predictors follows as a fitted `SimpleImputer` whose values are stored in the pipeline; then
-`ClinicalTerms` splits SLEDAI-2K into its clinical and serological parts, as the BLISS analyses
-do, so every model sees disease activity the way clinicians read it.
+batch scoring all run the same fitted object. `BaselineFeatures` derives the model inputs from a
+baseline record in canonical units, as a plain array, so every later step is fitted on arrays
+and runs on them however a record arrived; `MedianImputer` fills optional predictors that are
+missing with the development cohort's medians, stored in the pipeline; then `ClinicalTerms`
+splits SLEDAI-2K into its clinical and serological parts, as the BLISS analyses do, so every
+model sees disease activity the way clinicians read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from features import columns as cols
 from features.record import C3_LOWER_LIMIT_MG_DL, C4_LOWER_LIMIT_MG_DL, CORE_PREDICTORS
 from features.sledai import DESCRIPTOR_WEIGHTS
 
@@ -97,8 +98,11 @@ class BaselineFeatures(TransformerMixin, BaseEstimator):
         ``"core"`` (SLEDAI-2K, C3, C4, IgG, anti-dsDNA) or ``"extended"`` (core plus the other
         published predictors).
 
-    Required predictors must be present and non-missing (`MissingPredictorsError` names every
-    one); optional ones may be missing and are imputed by the next step.
+    Takes a DataFrame of record fields and returns a plain array (rows x `FEATURE_SETS` of the
+    feature set), so every step after it is fitted on, and answers for, arrays: a fitted MRBS
+    pipeline has one way of running, whichever way a record arrived. Required predictors must be
+    present and non-missing (`MissingPredictorsError` names every one); optional ones may be
+    missing and are imputed by the next step.
     """
 
     def __init__(self, feature_set: FeatureSet = "core") -> None:
@@ -117,47 +121,24 @@ class BaselineFeatures(TransformerMixin, BaseEstimator):
         missing = [f for f in input_fields(self.feature_set) if f not in X.columns]
         if missing:
             raise MissingPredictorsError(f"missing predictor column(s): {', '.join(missing)}")
-        required = required_fields(self.feature_set)
-        empty = [f for f in required if X[f].isna().any()]
+
+    def transform(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
+        check_is_fitted(self, "feature_names_in_")
+        self._check_columns(X)
+        return self.derive(cols.from_frame(X, input_fields(self.feature_set)))
+
+    def derive(self, columns: cols.Columns) -> npt.NDArray[np.float64]:
+        """Model inputs (rows x `FEATURE_SETS` of the feature set) from validated records as
+        columns (`features.columns`); every required predictor must be present."""
+        empty = [
+            name for name in required_fields(self.feature_set) if cols.missing(columns[name]).any()
+        ]
         if empty:
             raise MissingPredictorsError(
                 f"required predictor(s) missing in some rows: {', '.join(empty)}"
             )
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_is_fitted(self, "feature_names_in_")
-        self._check_columns(X)
-        fields = {name: _field_array(X[name], name) for name in self.feature_names_in_}
-        return pd.DataFrame(
-            self.derive(fields), columns=FEATURE_SETS[self.feature_set], index=X.index
-        )
-
-    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
-        """The same derivation for records given as mappings (None = missing), without pandas.
-
-        This is the service's single-patient path: building a one-row DataFrame costs more than
-        the model. The caller has validated the records; required fields are still checked.
-        """
-        check_is_fitted(self, "feature_names_in_")
-        fields: dict[str, npt.NDArray[Any]] = {}
-        for name in self.feature_names_in_:
-            values = [record.get(name) for record in records]
-            if name == "sex":
-                fields[name] = np.asarray(values, dtype=object)
-            else:
-                fields[name] = np.asarray(
-                    [np.nan if v is None else float(v) for v in values], dtype=float
-                )
-        required = required_fields(self.feature_set)
-        empty = [f for f in required if np.isnan(fields[f]).any()]
-        if empty:
-            raise MissingPredictorsError(f"required predictor(s) missing: {', '.join(empty)}")
-        return self.derive(fields)
-
-    def derive(self, fields: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
-        """Model inputs (rows x features) from the record fields as arrays (sex as objects)."""
-        columns = [_derive(name, fields) for name in FEATURE_SETS[self.feature_set]]
-        return np.column_stack(columns) if columns else np.empty((0, 0))
+        derived = [_derive(name, columns) for name in FEATURE_SETS[self.feature_set]]
+        return np.column_stack(derived) if derived else np.empty((cols.size(columns), 0))
 
     def get_feature_names_out(
         self, input_features: Sequence[str] | None = None
@@ -166,29 +147,17 @@ class BaselineFeatures(TransformerMixin, BaseEstimator):
         return np.asarray(FEATURE_SETS[self.feature_set], dtype=object)
 
 
-def _as_float(column: pd.Series) -> npt.NDArray[np.float64]:
-    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
-        column = pd.to_numeric(column, errors="coerce")
-    return np.asarray(column.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
-
-
-def _field_array(column: pd.Series, name: str) -> npt.NDArray[Any]:
-    if name == "sex":
-        return np.asarray(column.astype(object).where(column.notna(), None), dtype=object)
-    return _as_float(column)
-
-
-def _derive(name: str, fields: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
+def _derive(name: str, columns: cols.Columns) -> npt.NDArray[np.float64]:
     if name == "log_anti_dsdna_xuln":
-        xuln = fields["anti_dsdna"] / fields["anti_dsdna_cutoff"]
+        xuln = columns["anti_dsdna"] / columns["anti_dsdna_cutoff"]
         return np.asarray(np.log(np.maximum(xuln, _XULN_FLOOR)))
     if name == "male":
-        sex = np.asarray(fields["sex"], dtype=object)
+        sex = np.asarray(columns["sex"], dtype=object)
         male = np.full(len(sex), np.nan)
         male[sex == "M"] = 1.0
         male[sex == "F"] = 0.0
         return male
-    return np.asarray(fields[name], dtype=float)
+    return np.asarray(columns[name], dtype=float)
 
 
 def low_complement(frame: pd.DataFrame) -> pd.Series:
@@ -205,11 +174,66 @@ def anti_dsdna_positive(frame: pd.DataFrame) -> pd.Series:
     return (frame["anti_dsdna"] >= frame["anti_dsdna_cutoff"]).astype("boolean")
 
 
-class ClinicalTerms(TransformerMixin, BaseEstimator):
+def float_inputs(estimator: BaseEstimator, X: Any) -> npt.NDArray[np.float64]:
+    """A copy of ``X`` as floats, checked against what ``estimator`` was fitted on.
+
+    The float array a fitted MRBS pipeline passes between its steps is checked here directly
+    (its width, no infinity); sklearn's general validation, which costs more than a whole step
+    on one patient, handles anything else.
+    """
+    if (
+        isinstance(X, np.ndarray)
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and X.shape[1] == estimator.n_features_in_
+        and not np.isinf(X).any()
+    ):
+        return X.copy()
+    return np.array(
+        validate_data(estimator, X, ensure_all_finite="allow-nan", reset=False), dtype=float
+    )
+
+
+class _FloatStep(TransformerMixin, BaseEstimator):
+    """What MRBS's own steps after derivation share: float inputs, missing values allowed."""
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class MedianImputer(OneToOneFeatureMixin, _FloatStep):
+    """Fill each missing model input with the development cohort's median of that input.
+
+    Learned: ``statistics_``, each column's median over its known values (0 for a column with
+    none, which only a degenerate cohort has). It is the value a missing optional predictor is
+    given, and the value a predictor is moved to for its contribution (`scoring.scorer`).
+    """
+
+    def fit(self, X: Any, y: Any = None) -> MedianImputer:
+        values = np.asarray(
+            validate_data(self, X, ensure_all_finite="allow-nan", reset=True), dtype=float
+        )
+        medians = np.zeros(values.shape[1])
+        for j in range(values.shape[1]):
+            known = values[~np.isnan(values[:, j]), j]
+            if known.size:
+                medians[j] = np.median(known)
+        self.statistics_ = medians
+        return self
+
+    def transform(self, X: Any) -> npt.NDArray[np.float64]:
+        check_is_fitted(self, "statistics_")
+        values = float_inputs(self, X)
+        return np.where(np.isnan(values), self.statistics_, values)
+
+
+class ClinicalTerms(_FloatStep):
     """Split the SLEDAI-2K total into clinical activity and serological activity.
 
-    Input: a feature set's model inputs after imputation, in `FEATURE_SETS` order (a DataFrame
-    or a plain array; columns are found by position, so the service's array path works too).
+    Input: a feature set's model inputs after imputation, in `FEATURE_SETS` order, found by
+    position (a float array as the pipeline passes it, or anything sklearn can validate).
     Output: the same columns with ``sledai_2k`` replaced by ``clinical_sledai_2k`` (the total
     minus 2 points for low complement and 2 for increased DNA binding, never below 0), followed by
     ``serology_active`` (1 when both serology items are present, else 0).
@@ -239,9 +263,7 @@ class ClinicalTerms(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> npt.NDArray[np.float64]:
         check_is_fitted(self, "n_features_in_")
-        values = np.array(
-            validate_data(self, X, ensure_all_finite="allow-nan", reset=False), dtype=float
-        )
+        values = float_inputs(self, X)
         order = FEATURE_SETS[self.feature_set]
         low = (values[:, order.index("c3")] < C3_LOWER_LIMIT_MG_DL) | (
             values[:, order.index("c4")] < C4_LOWER_LIMIT_MG_DL
@@ -280,30 +302,18 @@ def feature_steps(feature_set: FeatureSet) -> list[tuple[str, Any]]:
     SLEDAI-2K into its clinical and serological terms."""
     return [
         ("features", BaselineFeatures(feature_set)),
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("impute", MedianImputer()),
         ("terms", ClinicalTerms(feature_set)),
     ]
 
 
-def feature_pipeline(feature_set: FeatureSet) -> Pipeline:
-    """The feature steps alone, as a pipeline with pandas output."""
-    return Pipeline(feature_steps(feature_set)).set_output(transform="pandas")
-
-
 def model_input(frame: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
-    """The record fields a model reads, typed as its signature declares them.
+    """The record fields a model reads, as a fitted MRBS pipeline takes them.
 
-    Numbers and yes/no flags become float64 (NaN when missing: MLflow signatures reject
-    nullable integer and boolean columns), and sex stays text.
+    Numbers and yes/no flags become float64 (NaN when missing) and sex stays text
+    (`features.columns`).
     """
     missing = [f for f in fields if f not in frame.columns]
     if missing:
         raise MissingPredictorsError(f"missing predictor column(s): {', '.join(missing)}")
-    columns: dict[str, Any] = {}
-    for name in fields:
-        column = frame[name]
-        if name == "sex":
-            columns[name] = column.astype(object).where(column.notna(), None)
-        else:
-            columns[name] = _as_float(column)
-    return pd.DataFrame(columns, index=frame.index)
+    return cols.frame_of(cols.from_frame(frame, fields), fields).set_axis(frame.index)

@@ -12,8 +12,6 @@ import pandas as pd
 
 from features.record import FIELDS_BY_NAME
 
-#: Where training stores the reference table, relative to the model version's run.
-REFERENCE_BINS_ARTIFACT: Final = "validation/reference_bins.json"
 DEFAULT_BINS: Final = 10
 
 IntArray = npt.NDArray[np.int64]
@@ -38,19 +36,30 @@ class Bins:
     categories: tuple[Any, ...] | None
     expected: npt.NDArray[np.float64]  # every bin, the missing share last
 
-    def count(self, column: pd.Series) -> IntArray:
-        """Rows of ``column`` (canonical values) in each bin, missing last."""
+    def _bins(self) -> int:
+        return len(self.edges) + 1 if self.edges is not None else len(self.categories or ())
+
+    def positions(self, column: pd.Series) -> IntArray:
+        """The bin of each row of ``column`` (canonical values): the missing values' bin is
+        the last; a category the reference never saw is -1 (in no bin)."""
+        missing_bin = self._bins()
         if self.edges is not None:
             values = _floats(column)
-            present = values[~np.isnan(values)]
-            positions = np.searchsorted(np.asarray(self.edges), present, side="left")
-            counts = np.bincount(positions, minlength=len(self.edges) + 1)
-            return np.append(counts, values.size - present.size).astype(np.int64)
+            found = np.searchsorted(np.asarray(self.edges), values, side="left")
+            return np.where(np.isnan(values), missing_bin, found).astype(np.int64)
         assert self.categories is not None
         flags = all(isinstance(c, bool) for c in self.categories)
         typed = column.astype("boolean") if flags else column.astype("string")
-        found = [int(typed.eq(category).fillna(False).sum()) for category in self.categories]
-        return np.asarray([*found, int(typed.isna().sum())], dtype=np.int64)
+        found = np.full(len(typed), -1, dtype=np.int64)
+        for index, category in enumerate(self.categories):
+            found[typed.eq(category).fillna(False).to_numpy(dtype=bool)] = index
+        found[typed.isna().to_numpy(dtype=bool)] = missing_bin
+        return found
+
+    def count(self, column: pd.Series) -> IntArray:
+        """Rows of ``column`` (canonical values) in each bin, missing last."""
+        positions = self.positions(column)
+        return np.bincount(positions[positions >= 0], minlength=self._bins() + 1).astype(np.int64)
 
 
 def reference_bins(
@@ -58,7 +67,7 @@ def reference_bins(
 ) -> dict[str, dict[str, Any]]:
     """The reference table of ``fields`` in ``frame`` (a validated, canonical training cohort).
 
-    Training logs it as `REFERENCE_BINS_ARTIFACT` in the model version's run::
+    Training logs it as `infra.artifacts.REFERENCE_BINS_ARTIFACT` in the model version's run::
 
         {"sledai_2k": {"edges": [6.0, 8.0, ...], "proportions": [0.12, ...], "missing": 0.0},
          "sex": {"categories": ["F", "M"], "proportions": [0.93, 0.06], "missing": 0.01}, ...}

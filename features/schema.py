@@ -9,7 +9,6 @@ values outside the training population's range are listed in ``flags``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -19,12 +18,13 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
+from features.columns import Columns, from_frame, size
+from features.notes import SEPARATOR, text_per_row
 from features.record import FIELDS, REQUIRED, FieldSpec
 from features.units import UnitError
 
 PROBLEMS: Final = "problems"
 FLAGS: Final = "flags"
-SEPARATOR: Final = "; "
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "positive", "pos"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", "negative", "neg"})
@@ -138,20 +138,32 @@ def canonical_values(record: BaseModel) -> dict[str, Any]:
     return {spec.name: getattr(record, spec.name) for spec in FIELDS}
 
 
-def _soft_message(spec: FieldSpec) -> str:
-    assert spec.soft is not None
-    return f"{spec.name}: outside the training population's range {spec.describe_range(spec.soft)}"
+#: The fields with a training population's range, whose values outside it are flagged.
+FLAGGED_FIELDS: Final = tuple(spec for spec in FIELDS if spec.soft)
+#: The flag of each of `FLAGGED_FIELDS`, in order.
+FLAG_MESSAGES: Final = tuple(
+    f"{spec.name}: outside the training population's range {spec.describe_range(spec.soft)}"
+    for spec in FLAGGED_FIELDS
+    if spec.soft
+)
 
 
-def soft_range_flags(values: dict[str, Any]) -> list[str]:
-    """Flags for one record's canonical values outside the training population's range."""
-    return [
-        _soft_message(spec)
-        for spec in FIELDS
-        if spec.soft
-        and values.get(spec.name) is not None
-        and not spec.soft[0] <= values[spec.name] <= spec.soft[1]
-    ]
+def outside_training_range(columns: Columns) -> npt.NDArray[np.bool_]:
+    """Which known values lie outside the training population's range: records (as columns,
+    `features.columns`) x `FLAGGED_FIELDS`; a field absent from ``columns`` is never flagged."""
+    n = size(columns)
+    marks = np.zeros((n, len(FLAGGED_FIELDS)), dtype=bool)
+    for j, spec in enumerate(FLAGGED_FIELDS):
+        values = columns.get(spec.name)
+        if values is not None and spec.soft is not None:
+            with np.errstate(invalid="ignore"):
+                marks[:, j] = (values < spec.soft[0]) | (values > spec.soft[1])
+    return marks
+
+
+def flags_of(marks: npt.NDArray[np.bool_]) -> list[str]:
+    """The flags of one record's row of `outside_training_range`."""
+    return [FLAG_MESSAGES[j] for j in np.flatnonzero(marks)]
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -176,26 +188,6 @@ def _range_message(spec: FieldSpec, given_unit: str | None = None) -> str:
         else ""
     )
     return f"{spec.name}: outside the plausible range {spec.describe_range(spec.hard)}{converted}"
-
-
-def text_per_row(
-    marks: npt.NDArray[np.bool_], render: Callable[[list[int]], str]
-) -> npt.NDArray[np.object_]:
-    """``render(the columns marked in the row)`` for every row of the boolean matrix ``marks``.
-
-    Rows share few distinct patterns of marks, so each distinct pattern is rendered once and no
-    Python code runs per row; a row with no mark gets ``render([])``.
-    """
-    text = np.full(marks.shape[0], render([]), dtype=object)
-    marked = np.flatnonzero(marks.any(axis=1))
-    if marked.size == 0:
-        return text
-    packed = np.ascontiguousarray(np.packbits(marks[marked], axis=1))
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
-    rendered = [render(np.flatnonzero(marks[marked[row]]).tolist()) for row in first.tolist()]
-    text[marked] = np.asarray(rendered, dtype=object)[pattern.ravel()]
-    return text
 
 
 class _RowNotes:
@@ -337,10 +329,11 @@ def validate_table(frame: pd.DataFrame, *, table: str = "baseline table") -> Val
             notes.add(invalid, f"{spec.name}: not one of the accepted values")
     out = pd.DataFrame(canonical, index=frame.index)
     _apply_schema(out, notes, given_units)
-    for spec in FIELDS:
-        if spec.soft and spec.name in out.columns:
-            outside = out[spec.name].notna() & ~out[spec.name].between(*spec.soft)
-            flags.add(outside.to_numpy(dtype=bool), _soft_message(spec))
+    outside = outside_training_range(
+        from_frame(out, [s.name for s in FLAGGED_FIELDS if s.name in out])
+    )
+    for j, message in enumerate(FLAG_MESSAGES):
+        flags.add(outside[:, j], message)
     unit_columns = {spec.unit_column for spec in FIELDS}
     passthrough = [c for c in frame.columns if c not in out.columns and c not in unit_columns]
     result = pd.concat([frame[passthrough], out], axis=1)

@@ -1,15 +1,21 @@
-"""The `mrbs` command line: thin Typer commands over plain, typed functions."""
+"""The `mrbs` command line: thin Typer commands over plain, typed functions of the stages.
+
+This is the entry point: it builds the settings from the environment and passes them down, and
+it alone sets up the process (warnings, library defaults) before the stages are imported.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from mrbs.quiet import quiet_third_party_noise
+from infra.quiet import child_environment, quiet_process
+from infra.settings import Settings
 
 if TYPE_CHECKING:
     from training.config import TrainingConfig
@@ -32,7 +38,7 @@ def _fail(message: str) -> typer.Exit:
 
 @app.callback()
 def _main() -> None:
-    quiet_third_party_noise()
+    quiet_process()
 
 
 @app.command()
@@ -108,7 +114,6 @@ def train(
 ) -> None:
     """Fit, validate and compare the configured candidates; register the best in MLflow."""
     from features.io import TableError
-    from mrbs.settings import Settings
     from training.data import CohortError
     from training.train import NothingToRegisterError, summary_json
     from training.train import train as run_training
@@ -137,13 +142,21 @@ def evaluate(
     from mlflow.exceptions import MlflowException
 
     from features.io import TableError
-    from mrbs.settings import Settings
+    from infra.store import ModelNotFoundError
+    from scoring import ModelIntegrityError, ModelLoadError
     from training.data import CohortError
     from training.evaluate import evaluate as run_evaluation
 
     try:
         result = run_evaluation(model, cohort, _config(config), Settings())
-    except (TableError, CohortError, MlflowException) as error:
+    except (
+        TableError,
+        CohortError,
+        MlflowException,
+        ModelNotFoundError,
+        ModelLoadError,
+        ModelIntegrityError,
+    ) as error:
         raise _fail(str(error)) from None
     typer.echo(result.to_json())
 
@@ -159,14 +172,13 @@ def promote(
     """Move the `champion` alias to a version, only if its promotion gate passes."""
     from mlflow.exceptions import MlflowException
 
-    from mrbs.settings import Settings
-    from training import tracking
+    from infra import store
     from training.registry import PromotionRefusedError, resolve_alias
     from training.registry import promote as run_promotion
 
     settings = Settings()
     loaded = _config(config)
-    tracking.configure(settings)
+    store.configure(settings)
     try:
         if version.startswith("@"):
             version = resolve_alias(loaded.registered_model, version[1:])
@@ -192,12 +204,14 @@ def score(
     contributions: Annotated[bool, typer.Option(help="Per-predictor contributions.")] = True,
 ) -> None:
     """Score a whole cohort file: every row kept, in order, with problems per row."""
-    from mrbs.settings import Settings
     from serving.batch import BatchError
     from serving.batch import score as run_scoring
 
     if engine not in ("local", "spark"):
         raise _fail(f"--engine: {engine!r} is not local or spark")
+    if engine == "spark":
+        # Spark's Python workers on this machine: this interpreter, with MRBS installed.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
         summary = run_scoring(
             input_path,
@@ -226,8 +240,8 @@ def token_create(
     ] = None,
 ) -> None:
     """Create a token; only its SHA-256 digest is stored, so keep the token itself safe."""
-    from serving.security import create_token
-    from serving.settings import ServingSettings
+    from serving.http.security import create_token
+    from serving.http.settings import ServingSettings
 
     serving = ServingSettings()
     try:
@@ -244,19 +258,22 @@ def token_create(
 
 
 def _import_for_serving(model: str) -> tuple[str, Path]:
+    """Import ``model`` into the BentoML store (``BENTOML_HOME``, default inside MRBS_HOME)."""
+    from serving.http.settings import ServingSettings
+
+    # BentoML reads its home once, when imported: set it before.
+    bentoml_home = Path(os.environ.setdefault("BENTOML_HOME", str(ServingSettings().bentoml_home)))
     from mlflow.exceptions import MlflowException
 
-    from mrbs.settings import Settings
-    from serving.loading import ModelNotFoundError
-    from serving.release import import_model, use_bentoml_home
-    from serving.settings import ServingSettings
+    from infra.store import ModelNotFoundError
+    from scoring import ModelIntegrityError, ModelLoadError
+    from serving.release import import_model
 
-    serving = ServingSettings()
     try:
-        tag = import_model(Settings(), serving, model)
-    except (ModelNotFoundError, MlflowException) as error:
+        tag = import_model(Settings(), model)
+    except (ModelNotFoundError, ModelLoadError, ModelIntegrityError, MlflowException) as error:
         raise _fail(str(error)) from None
-    return tag, Path(use_bentoml_home(serving))
+    return tag, bentoml_home
 
 
 @app.command()
@@ -266,23 +283,22 @@ def serve(
     model: ModelOption = "models:/mrbs-sri4@champion",
 ) -> None:
     """Serve predictions over HTTP (BentoML) from the champion, pinned to its exact version."""
-    import sys
+    from serving.release.bento import SERVICE
 
     tag, bentoml_home = _import_for_serving(model)
     typer.echo(f"serving {tag} on http://{host}:{port} (BENTOML_HOME={bentoml_home})", err=True)
-    environment = {**os.environ, "MRBS_BENTO_MODEL": tag, "BENTOML_HOME": str(bentoml_home)}
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:MRBSService"]
+    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--arg", f"bento_model={tag}"]
+    environment = child_environment({**os.environ, "BENTOML_HOME": str(bentoml_home)})
     os.execve(sys.executable, [*command, "--host", host, "--port", str(port)], environment)
 
 
 @app.command()
 def release(model: ModelOption = "models:/mrbs-sri4@champion") -> None:
     """Package the champion's exact version with the service into a Bento (no Docker needed)."""
-    from serving.release import build
-    from serving.settings import ServingSettings
-
     tag, bentoml_home = _import_for_serving(model)
-    bento = build(tag, ServingSettings())
+    from serving.release import build
+
+    bento = build(tag)
     typer.echo(f"built Bento {bento} with model {tag}; serve it with:")
     typer.echo(f"  BENTOML_HOME={bentoml_home} .venv/bin/bentoml serve {bento}")
 

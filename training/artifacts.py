@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.artifacts import DECISION_CURVE_ARTIFACT
 from training import plots
-from training.registry import DECISION_CURVE_ARTIFACT
 from training.validate import ValidationReport
 
 

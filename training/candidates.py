@@ -49,8 +49,8 @@ ENCODE_STEP: Final = "encode"
 
 
 def _positions(feature_set: FeatureSet, selected: Callable[[str], bool]) -> list[int]:
-    # Columns are selected by position, so the fitted encoding also runs on plain arrays
-    # (the service's fast single-patient path); names and positions come from one tuple.
+    # The steps after feature derivation run on plain arrays, so columns are selected by
+    # position; names and positions come from one tuple.
     return [i for i, name in enumerate(model_terms(feature_set)) if selected(name)]
 
 
@@ -116,7 +116,7 @@ def build_pipeline(candidate: Candidate, seed: int) -> Pipeline:
             ("scale", StandardScaler()),
         ]
     steps.append((CLASSIFIER_STEP, _classifier(candidate, seed)))
-    return Pipeline(steps).set_output(transform="pandas")
+    return Pipeline(steps)
 
 
 def param_grid(candidate: Candidate) -> dict[str, list[Any]]:
@@ -131,7 +131,7 @@ def with_recalibration(pipeline: Pipeline, method: str, cv_folds: int) -> Pipeli
     steps = list(pipeline.steps)
     name, classifier = steps[-1]
     steps[-1] = (name, CalibratedClassifierCV(classifier, method=method, cv=cv_folds))
-    return Pipeline(steps).set_output(transform="pandas")
+    return Pipeline(steps)
 
 
 def parameter_count(pipeline: Pipeline, feature_set: FeatureSet) -> int:

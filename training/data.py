@@ -21,6 +21,7 @@ from features import eligibility
 from features.cohort import LABEL
 from features.io import read_table
 from features.pipeline import input_fields, model_input
+from features.record import FIELDS
 from features.schema import PROBLEMS, validate_table
 
 #: Fewer responders or non-responders than this cannot support tuning, recalibration and a
@@ -52,6 +53,12 @@ class ModellingCohort:
 
     def inputs(self, feature_set: str) -> pd.DataFrame:
         return model_input(self.frame, input_fields(feature_set))
+
+    def example(self, rows: int = 3) -> pd.DataFrame:
+        """A few rows of the record fields as the baseline table holds them (booleans, missing
+        values): the logged model's input example."""
+        present = [spec.name for spec in FIELDS if spec.name in self.frame.columns]
+        return self.frame[present].head(rows).reset_index(drop=True)
 
     @property
     def schema(self) -> dict[str, str]:

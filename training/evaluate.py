@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from features.pipeline import model_input
-from mrbs.settings import Settings
-from training import tracking
+from infra import store
+from infra.settings import Settings
+from scoring.loading import load
 from training.artifacts import log_validation
 from training.config import TrainingConfig
 from training.data import load_cohort
@@ -65,22 +66,15 @@ class EvaluationResult:
         )
 
 
-def input_columns(model: Any) -> list[str]:
-    """The record fields the model reads, from its fitted feature step."""
-    return [str(name) for name in model.named_steps["features"].feature_names_in_]
-
-
 def evaluate(
     model_uri: str, cohort_path: Path, config: TrainingConfig, settings: Settings
 ) -> EvaluationResult:
-    tracking.configure(settings)
     import mlflow
-    import mlflow.sklearn
 
-    model = mlflow.sklearn.load_model(model_uri)
+    scorer = load(model_uri, settings)
     cohort = load_cohort(cohort_path, eligible_only=config.eligible_only)
-    X = model_input(cohort.frame, input_columns(model))
-    report = validate(model, X, cohort.y, cohort.frame, config, refit=None)
+    X = model_input(cohort.frame, scorer.fields)
+    report = validate(scorer.pipeline, X, cohort.y, cohort.frame, config, refit=None)
     gate = evaluate_gate(
         dict(report.apparent),
         report.decision_curve,
@@ -88,7 +82,7 @@ def evaluate(
         sample_size_met=True,
         sample_size_override=False,
     )
-    experiment_id = tracking.ensure_experiment(f"{config.experiment}-external", settings)
+    experiment_id = store.ensure_experiment(f"{config.experiment}-external", settings)
     with mlflow.start_run(experiment_id=experiment_id, run_name="external-validation") as run:
         mlflow.log_params(
             {

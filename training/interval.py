@@ -5,26 +5,24 @@ recalibration, on ``validation.interval_refits`` bootstrap resamples of the deve
 and the refits are logged beside the run as one skops file. The service carries them with the
 model and, when asked, reports the 2.5 and 97.5 percentiles of their predictions for the patient:
 how far the probability moves when the model is rebuilt from another sample of the same
-population. That is the model's sampling uncertainty at fixed hyperparameters, not the
-uncertainty of the patient's outcome, which the probability itself expresses.
+population (`scoring.intervals`).
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from joblib import Parallel, delayed
 
+from infra.artifacts import REFITS_ARTIFACT
+from scoring.bundle import dump_reviewed
 from training.bootstrap import draw_rows
-from training.tracking import reviewed
-
-#: Where the refits are logged in the chosen candidate's run.
-REFITS_ARTIFACT: Final = "interval/refits.skops"
+from training.fit import refit
 
 
 def bootstrap_refits(
@@ -37,9 +35,6 @@ def bootstrap_refits(
     n_jobs: int = 1,
 ) -> list[Any]:
     """``n_refits`` clones of ``pipeline``, each fitted on a bootstrap resample of (X, y)."""
-    # Imported here: the service imports this module for `REFITS_ARTIFACT` alone.
-    from training.fit import refit
-
     if n_refits < 1:
         return []
     streams = np.random.SeedSequence([seed, 48]).spawn(n_refits)
@@ -53,10 +48,8 @@ def bootstrap_refits(
 def log_refits(refits: list[Any], run_id: str) -> None:
     """Log ``refits`` to run ``run_id`` at `REFITS_ARTIFACT` (skops, reviewed types only)."""
     from mlflow import MlflowClient
-    from skops.io import dump, get_untrusted_types
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(REFITS_ARTIFACT).name
-        dump(refits, path)
-        reviewed(get_untrusted_types(file=path), "the interval refits")  # refuses unreviewed
+        dump_reviewed(refits, path, "the interval refits")  # refuses unreviewed types
         MlflowClient().log_artifact(run_id, str(path), str(Path(REFITS_ARTIFACT).parent))

@@ -23,8 +23,9 @@ tree model's hard 0/1 output gives a finite (very large) LP instead of infinity.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ from scipy.special import logit
 from scipy.stats import norm, rankdata
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from statsmodels.nonparametric.smoothers_lowess import lowess
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 PROBABILITY_CLIP: Final = 1e-12
 """p is clipped to [PROBABILITY_CLIP, 1 - PROBABILITY_CLIP] before any logit."""
@@ -236,15 +238,24 @@ def calibration_intercept(y: ArrayLike, p: ArrayLike) -> float:
     return _calibration_intercept(y_arr, p_arr)
 
 
+def _binomial_fit(y: IntArray, exog: FloatArray, offset: FloatArray | None = None) -> Any:
+    """A binomial GLM fit. statsmodels warns of "perfect separation or prediction" whenever the
+    fitted probabilities come close to the outcomes, which a well-defined fit also does when a
+    model predicts its own training data almost perfectly (inside the bootstrap); the callers
+    rule out the fits that have no finite estimate before fitting, so the warning says nothing
+    here. Nor does numpy's overflow of exp() for the extreme log-odds of such predictions, whose
+    limit (a probability of 0 or 1) is what the fit uses."""
+    with warnings.catch_warnings(), np.errstate(over="ignore"):
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        return sm.GLM(
+            y.astype(np.float64), exog, family=sm.families.Binomial(), offset=offset
+        ).fit()
+
+
 def _calibration_intercept(y: IntArray, p: FloatArray) -> float:
     # With the slope fixed at 1 the maximum-likelihood intercept exists whenever both classes
     # are present, so this fit cannot diverge.
-    result = sm.GLM(
-        y.astype(np.float64),
-        np.ones((len(y), 1)),
-        family=sm.families.Binomial(),
-        offset=_lp(p),
-    ).fit()
+    result = _binomial_fit(y, np.ones((len(y), 1)), offset=_lp(p))
     return float(result.params[0]) if result.converged else math.nan
 
 
@@ -270,8 +281,7 @@ def _calibration_slope(y: IntArray, p: FloatArray) -> float:
     overlap = events.max() > non_events.min() and non_events.max() > events.min()
     if not overlap:
         return math.nan
-    exog = np.column_stack([np.ones(len(lp)), lp])
-    result = sm.GLM(y.astype(np.float64), exog, family=sm.families.Binomial()).fit()
+    result = _binomial_fit(y, np.column_stack([np.ones(len(lp)), lp]))
     return float(result.params[1]) if result.converged else math.nan
 
 
@@ -284,14 +294,18 @@ def _smooth_observed(y: IntArray, p: FloatArray) -> FloatArray:
     spread = float(np.ptp(p))
     if spread == 0.0:
         return np.full(len(p), float(y.mean()))
-    smooth = lowess(
-        y.astype(np.float64),
-        p,
-        frac=LOWESS_FRAC,
-        it=0,
-        delta=LOWESS_DELTA * spread,
-        return_sorted=False,
-    )
+    # Where every point of a window shares one p (a model that predicts only a few distinct
+    # values), no line can be fitted: lowess divides by zero and gives NaN there, which makes
+    # the ICI undefined rather than wrong; numpy's warning about it says nothing more.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smooth = lowess(
+            y.astype(np.float64),
+            p,
+            frac=LOWESS_FRAC,
+            it=0,
+            delta=LOWESS_DELTA * spread,
+            return_sorted=False,
+        )
     return np.asarray(smooth, dtype=np.float64)
 
 

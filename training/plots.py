@@ -1,32 +1,32 @@
-"""Validation plots as PNG files: ROC, calibration with its band, decision curve, effects."""
+"""Validation plots as PNG files: ROC, calibration with its band, decision curve, effects.
+
+Figures are drawn on matplotlib `Figure` objects directly, never through pyplot, so nothing
+here chooses a backend or keeps global state: PNG files only, on servers and CI alike.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on servers or CI
-
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 _DPI = 110
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=_DPI)
-    plt.close(figure)
     return path
 
 
 def roc_plot(y: npt.ArrayLike, p: npt.ArrayLike, auroc_text: str, path: Path) -> Path:
     false_positive, true_positive, _ = roc_curve(y, p)
-    figure, axes = plt.subplots(figsize=(4.6, 4.4))
+    figure = Figure(figsize=(4.6, 4.4))
+    axes = figure.subplots()
     axes.plot(false_positive, true_positive, color="#1f5fa8", label=auroc_text)
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="no discrimination")
     axes.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC: SRI-4 at week 48")
@@ -36,9 +36,8 @@ def roc_plot(y: npt.ArrayLike, p: npt.ArrayLike, auroc_text: str, path: Path) ->
 
 def calibration_plot(curve: pd.DataFrame, p: npt.ArrayLike, summary: str, path: Path) -> Path:
     """``curve`` holds predicted, observed, lower, upper (a smoothed curve with its band)."""
-    figure, (axes, histogram) = plt.subplots(
-        2, 1, figsize=(4.6, 5.2), gridspec_kw={"height_ratios": [4, 1]}, sharex=True
-    )
+    figure = Figure(figsize=(4.6, 5.2))
+    axes, histogram = figure.subplots(2, 1, gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
     axes.fill_between(
         curve["predicted"],
         curve["lower"],
@@ -58,7 +57,8 @@ def calibration_plot(curve: pd.DataFrame, p: npt.ArrayLike, summary: str, path: 
 
 def decision_curve_plot(curve: pd.DataFrame, path: Path) -> Path:
     """``curve`` holds threshold, model, treat_all, treat_none (net benefit)."""
-    figure, axes = plt.subplots(figsize=(5.2, 4.2))
+    figure = Figure(figsize=(5.2, 4.2))
+    axes = figure.subplots()
     axes.plot(curve["threshold"], curve["model"], color="#1f5fa8", label="model")
     axes.plot(curve["threshold"], curve["treat_all"], color="#c0504d", label="treat all")
     axes.plot(curve["threshold"], curve["treat_none"], color="black", label="treat none")
@@ -76,7 +76,8 @@ def decision_curve_plot(curve: pd.DataFrame, path: Path) -> Path:
 def effects_plot(effects: pd.DataFrame, xlabel: str, path: Path) -> Path:
     """``effects`` holds predictor and effect (and optionally lower, upper), one row each."""
     ordered = effects.sort_values("effect")
-    figure, axes = plt.subplots(figsize=(5.6, 0.35 * len(ordered) + 1.2))
+    figure = Figure(figsize=(5.6, 0.35 * len(ordered) + 1.2))
+    axes = figure.subplots()
     positions = np.arange(len(ordered))
     if {"lower", "upper"} <= set(ordered.columns):
         errors = np.vstack(

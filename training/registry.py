@@ -15,12 +15,12 @@ from typing import Any, Final
 
 import pandas as pd
 
+from infra.artifacts import DECISION_CURVE_ARTIFACT
 from training.config import TrainingConfig
 from training.gate import GateResult, evaluate_gate
 
 CANDIDATE_ALIAS: Final = "candidate"
 CHAMPION_ALIAS: Final = "champion"
-DECISION_CURVE_ARTIFACT: Final = "validation/decision_curve.csv"
 SAMPLE_SIZE_MET_TAG: Final = "mrbs.sample_size.met"
 OVERRIDE_TAG: Final = "mrbs.sample_size.override"
 

@@ -23,9 +23,18 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.pipeline import input_fields
-from features.reference import REFERENCE_BINS_ARTIFACT, reference_bins
-from mrbs.settings import Settings
-from training import model_card, tracking
+from features.reference import reference_bins
+from infra import store
+from infra.artifacts import (
+    MODEL_CARD_HTML,
+    MODEL_CARD_MARKDOWN,
+    MODEL_CARD_TAG,
+    REFERENCE_BINS_ARTIFACT,
+    TRAINED_AT_TAG,
+)
+from infra.settings import Settings
+from scoring import bundle
+from training import model_card
 from training.artifacts import log_validation
 from training.candidates import parameter_count
 from training.config import Candidate, TrainingConfig
@@ -127,7 +136,7 @@ def _train_candidate(
         )
         with tempfile.TemporaryDirectory() as folder:
             log_validation(report, Path(folder))
-        info = tracking.log_pipeline(fitted.pipeline, X)
+        info = bundle.log_model(fitted.pipeline, X, cohort.example())
         return CandidateResult(fitted, report, size, gate, run.info.run_id, info.model_uri)
 
 
@@ -148,11 +157,11 @@ def _choose(results: list[CandidateResult], config: TrainingConfig) -> Candidate
 
 def train(cohort_path: Path, config: TrainingConfig, settings: Settings) -> TrainingResult:
     """Train, validate, log and register; returns what was registered."""
-    tracking.configure(settings)
+    store.configure(settings)
     import mlflow
 
     cohort = load_cohort(cohort_path, eligible_only=config.eligible_only)
-    experiment_id = tracking.ensure_experiment(config.experiment, settings)
+    experiment_id = store.ensure_experiment(config.experiment, settings)
     mlflow.set_experiment(experiment_id=experiment_id)  # nested runs follow the active one
     started = datetime.now(UTC)
     with mlflow.start_run(
@@ -192,7 +201,7 @@ def train(cohort_path: Path, config: TrainingConfig, settings: Settings) -> Trai
                 "mrbs.candidate": chosen.name,
                 "mrbs.feature_set": chosen.fitted.candidate.feature_set,
                 "mrbs.cohort_sha256": cohort.content_hash,
-                "mrbs.trained_at": started.isoformat(),
+                TRAINED_AT_TAG: started.isoformat(),
             },
         )
         card_path = _log_model_card(chosen, registered, cohort, config, started)
@@ -256,18 +265,14 @@ def _log_model_card(
     page = model_card.html(text, f"{registered.name} v{registered.version}")
     client = MlflowClient()
     for run_id in (chosen.run_id, mlflow.active_run().info.run_id):  # type: ignore[union-attr]
-        client.log_text(run_id, text, "model_card/model_card.md")
-        client.log_text(run_id, page, "model_card/model_card.html")
+        client.log_text(run_id, text, MODEL_CARD_MARKDOWN)
+        client.log_text(run_id, page, MODEL_CARD_HTML)
     client.update_model_version(
         registered.name, registered.version, description=text.split("\n## ")[0]
     )
-    client.set_model_version_tag(
-        registered.name,
-        registered.version,
-        "mrbs.model_card",
-        f"runs:/{chosen.run_id}/model_card/model_card.html",
-    )
-    return f"runs:/{chosen.run_id}/model_card/model_card.html"
+    card = f"runs:/{chosen.run_id}/{MODEL_CARD_HTML}"
+    client.set_model_version_tag(registered.name, registered.version, MODEL_CARD_TAG, card)
+    return card
 
 
 def summary_json(result: TrainingResult) -> str:

@@ -1,0 +1,37 @@
+"""Where MRBS keeps things: artifact paths in a run, registry tags, the BentoML model layout.
+
+Training writes these names, and serving, batch scoring and release read them; declaring them
+once here keeps writer and readers in step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- in a candidate's MLflow run --------------------------------------------------------------
+
+#: The logged MLflow model (see `scoring.bundle`).
+MODEL_ARTIFACT: Final = "model"
+#: Reference distributions of the predictors, for drift (`features.reference`).
+REFERENCE_BINS_ARTIFACT: Final = "validation/reference_bins.json"
+#: The decision curve the promotion gate re-reads.
+DECISION_CURVE_ARTIFACT: Final = "validation/decision_curve.csv"
+#: Bootstrap refits of the chosen pipeline, behind the service's uncertainty interval.
+REFITS_ARTIFACT: Final = "interval/refits.skops"
+#: The model card, as Markdown and as a standalone HTML page.
+MODEL_CARD_MARKDOWN: Final = "model_card/model_card.md"
+MODEL_CARD_HTML: Final = "model_card/model_card.html"
+
+# -- registry tags on a model version ---------------------------------------------------------
+
+TRAINED_AT_TAG: Final = "mrbs.trained_at"
+MODEL_CARD_TAG: Final = "mrbs.model_card"
+
+# -- a model in the BentoML store -------------------------------------------------------------
+
+#: The MLflow model folder, as downloaded from the registry.
+BENTO_MLFLOW_MODEL: Final = "mlflow_model"
+#: The bootstrap refits, beside it.
+BENTO_REFITS: Final = "interval/refits.skops"
+#: Metadata key listing the skops types reviewed for the refits.
+BENTO_REFIT_TYPES: Final = "interval_trusted_types"

@@ -1,0 +1,5 @@
+"""The HTTP service clinicians' systems call: BentoML, bearer tokens, limits and audit."""
+
+from serving.http.settings import ServingSettings
+
+__all__ = ["ServingSettings"]
