@@ -1,32 +1,31 @@
-"""Benchmark of batch scoring (`mrbs score`): throughput against the model's floor, memory, Spark.
+"""Benchmark of batch scoring (`mrbs score`) against the script a user would write, and Spark.
 
 In one run, in a temporary folder that is removed afterwards:
 
-1. trains a small model the way `mrbs train` does (spline logistic regression on the core
-   predictors and XGBoost on the extended set, three folds, few bootstrap resamples) on a
-   simulated development cohort in a temporary MLflow store and registers the chosen one, whose
-   run holds the reference bins training logs (``--model``/``--home`` reuse a registered model
-   instead);
+1. trains a small model the way `mrbs train` does (configs/quick.yaml: spline logistic
+   regression on the core predictors and XGBoost on the extended set) on a simulated development
+   cohort in a temporary MLflow store and registers the chosen one, whose run holds the reference
+   bins training logs (``--model``/``--home`` reuse a registered model instead);
 2. writes a baseline-shaped Parquet file of ``--rows`` patients, and one of ``--big-rows``, by
    tiling a simulated, assembled cohort of ``--base-size`` patients with fresh ids and
    perturbed laboratory values (simulating millions of patients would take longer than
    everything else);
-3. scores the ``--rows`` file with the local engine in a separate process, with contributions and
-   without: timed inside the process around `serving.batch.score` (model loading, reading,
-   validation, eligibility, the model, contributions, writing and the summary), with the time
-   the model took to load (before the first row is read) and the whole process's wall time and
-   peak resident memory (`os.wait4`);
-4. times the floor: the registered pipeline's classifier `predict_proba` on the already-prepared
-   numeric matrix of the same rows (derived, imputed and encoded in advance, in memory), and for
-   reference the pipeline's steps after feature derivation on the derived matrix and the logged
-   pipeline on the typed model-input frame;
-5. times each stage of scoring the ``--rows`` file on one thread, chunk by chunk as the local
-   engine does, with contributions and without (reading, validation and screening, the model,
-   output columns and counts, Parquet writing): where the time goes, and the best rate the
-   machine's cores could reach with that work;
-6. scores the ``--big-rows`` file (contributions on) in its own process: its peak memory against
-   the ``--rows`` run's;
-7. scores the ``--rows`` file with ``--engine spark`` on local[2] (``--no-spark`` skips it).
+3. runs each of these in its own process, on the ``--rows`` file unless said otherwise:
+   - the naive script a user would write with plain MLflow: ``pandas.read_parquet`` ->
+     ``mlflow.pyfunc.load_model(uri).predict`` -> ``to_parquet``, with the model's
+     ``contributions`` parameter off (the baseline) and on;
+   - `mrbs score`'s local engine with contributions and without (`serving.batch.score`);
+   - `mrbs score` with contributions on the ``--big-rows`` file (peak memory against ``--rows``);
+   - `mrbs score --engine spark` on local[2] (``--no-spark`` skips it); the Spark session is
+     started first and its start-up reported apart, since a cluster pays it once per job;
+   each timed inside the process around the work (model loading included), with the process's
+   wall time and peak resident memory (`os.wait4`);
+4. times the floor for reference: the registered pipeline's classifier ``predict_proba`` on the
+   rows derived, imputed and encoded in memory beforehand.
+
+Targets (ratios of rows per second in the same run): local with contributions at least 0.6 of
+the naive baseline, local without contributions at least 1.0 of it, Spark at least 0.5 of the
+local engine (contributions on both), peak memory of the big file at most 1.1 of the small one.
 
     python -m bench.batch [--rows 1000000] [--big-rows 5000000] [--base-size 5000] [--seed 1]
                           [--model URI --home PATH] [--no-spark] [--json PATH]
@@ -42,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,19 +53,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.cohort import assemble
+from features.columns import from_frame
 from features.io import write_table
-from features.pipeline import model_input
-from features.reference import Bins
 from features.schema import validate_table
-from mrbs.settings import Settings
-from serving.batch import DEFAULT_CHUNK_SIZE
-from serving.batch_drift import load_reference
-from serving.batch_io import open_input
-from serving.batch_model import BatchModel
-from serving.batch_output import parquet_options
-from serving.batch_rows import output_schema, predict_chunk, validate_chunk
-from serving.loading import load_predictor
-from serving.predictor import Predictor, on_arrays
+from infra.quiet import child_environment, quiet_process
+from infra.settings import Settings
+from scoring import Scorer, load
 from simulator import simulate
 from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.train import train
@@ -75,8 +66,9 @@ from training.train import train
 MIB: Final = 1024 * 1024
 #: ``ru_maxrss`` is in kibibytes on Linux and in bytes on macOS.
 RSS_UNIT_BYTES: Final = 1 if sys.platform == "darwin" else 1024
-TARGET_RATE: Final = 200_000
-TARGET_FLOOR_SHARE: Final = 1 / 3
+TARGET_WITH_CONTRIBUTIONS: Final = 0.6
+TARGET_WITHOUT_CONTRIBUTIONS: Final = 1.0
+TARGET_SPARK: Final = 0.5
 TARGET_RSS_RATIO: Final = 1.10
 #: Columns of an assembled cohort that a file to be scored would not carry.
 NOT_INPUT: Final = (
@@ -100,19 +92,46 @@ PERTURBED: Final = {
 }
 BLOCK_ROWS: Final = 1_000_000
 
+#: `mrbs score` in its own process: argv = input, output, model URI, engine, contributions
+#: (on/off), MRBS_HOME. Spark's session is started (and timed) before the scoring.
 _SCORE: Final = """
-import json, sys, time, warnings
-warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+import json, sys, time
 from pathlib import Path
-from mrbs.settings import Settings
+from infra.quiet import quiet_process
+quiet_process()
+from infra.settings import Settings
 from serving.batch import score
 
+settings = Settings(home=Path(sys.argv[6]))
+session_seconds = 0.0
+if sys.argv[4] == "spark":
+    import contextlib
+    from serving.batch.spark import spark_session
+    started = time.perf_counter()
+    stack = contextlib.ExitStack()
+    stack.enter_context(spark_session(settings.spark_master))
+    session_seconds = time.perf_counter() - started
 started = time.perf_counter()
 summary = score(Path(sys.argv[1]), Path(sys.argv[2]), model_uri=sys.argv[3], engine=sys.argv[4],
-                contributions=sys.argv[5] == "on", settings=Settings(home=Path(sys.argv[6])),
-                resume=True, progress=False)
+                contributions=sys.argv[5] == "on", settings=settings, resume=True,
+                progress=False)
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": summary.rows_in,
-                  "loading": summary.loading_seconds}))
+                  "loading": summary.loading_seconds, "startup": session_seconds}))
+"""
+
+#: The naive script: argv = input, output, model URI, contributions (on/off), tracking URI.
+_NAIVE: Final = """
+import json, sys, time
+started = time.perf_counter()
+import mlflow.pyfunc, pandas as pd
+mlflow.set_tracking_uri(sys.argv[5])
+model = mlflow.pyfunc.load_model(sys.argv[3])
+loaded = time.perf_counter()
+frame = pd.read_parquet(sys.argv[1])
+out = model.predict(frame, params={"contributions": sys.argv[4] == "on"})
+out.to_parquet(sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - started, "rows": len(out),
+                  "loading": loaded - started, "startup": 0.0}))
 """
 
 
@@ -122,29 +141,29 @@ class BenchmarkError(RuntimeError):
 
 @dataclass(frozen=True)
 class Scoring:
-    """One scoring process: time inside `score`, the process's wall time and peak RSS."""
+    """One scoring process: the time of its work (start-up of Spark's session apart), the
+    process's wall time and peak RSS."""
 
     label: str
     rows: int
     score_seconds: float
     loading_seconds: float
+    startup_seconds: float
     process_seconds: float
     peak_rss_mib: float
 
     @property
     def rows_per_second(self) -> float:
-        """End to end: model loading, reading, scoring, writing, summary."""
+        """End to end after start-up: model loading, reading, scoring, writing, summary."""
         return self.rows / self.score_seconds
 
 
 @dataclass(frozen=True)
 class Floor:
-    """Seconds per call (best of three) of the model alone on rows prepared in memory."""
+    """Seconds (best of three) of the classifier alone on rows prepared in memory."""
 
     rows: int
     classifier_seconds: float
-    array_path_seconds: float
-    logged_pipeline_seconds: float
 
     @property
     def rows_per_second(self) -> float:
@@ -198,7 +217,9 @@ def measure_scoring(label: str, command: Sequence[str], rows: int, log: Path) ->
     """Run one scoring process to completion: its own figures (output kept in ``log``)."""
     with log.open("wb") as sink:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=child_environment(os.environ)
+        )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     text = log.read_text(errors="replace")
@@ -208,7 +229,7 @@ def measure_scoring(label: str, command: Sequence[str], rows: int, log: Path) ->
     if timed["rows"] != rows:
         raise BenchmarkError(f"{label}: scored {timed['rows']} rows, expected {rows}")
     peak = usage.ru_maxrss * RSS_UNIT_BYTES / MIB
-    return Scoring(label, rows, timed["seconds"], timed["loading"], seconds, peak)
+    return Scoring(label, rows, timed["seconds"], timed["loading"], timed["startup"], seconds, peak)
 
 
 def timed(call: Callable[[], Any], count: int) -> list[float]:
@@ -221,88 +242,23 @@ def timed(call: Callable[[], Any], count: int) -> list[float]:
     return seconds
 
 
-def _best_of_three(call: Callable[[], Any]) -> float:
-    return min(timed(call, 3))
-
-
-def measure_floor(path: Path, predictor: Predictor) -> Floor:
-    """The model alone on the rows of ``path``, every preparation done beforehand."""
+def measure_floor(path: Path, scorer: Scorer) -> Floor:
+    """The classifier alone on the rows of ``path``, every preparation done beforehand."""
     frame = validate_table(pd.read_parquet(path), table=str(path)).frame
     frame = frame[frame["problems"].eq("")]
-    typed = model_input(frame, predictor.fields)
-    derived = predictor.features.transform(typed).to_numpy(dtype=float)
-    array_steps = on_arrays(predictor.pipeline[1:])
-    prepared = array_steps[:-1].transform(derived)
-    classifier = array_steps[-1]
-    return Floor(
-        rows=len(frame),
-        classifier_seconds=_best_of_three(lambda: classifier.predict_proba(prepared)),
-        array_path_seconds=_best_of_three(lambda: array_steps.predict_proba(derived)),
-        logged_pipeline_seconds=_best_of_three(lambda: predictor.pipeline.predict_proba(typed)),
-    )
+    derived = scorer.derive(from_frame(frame, scorer.fields))
+    steps = scorer.pipeline[1:]
+    prepared = steps[:-1].transform(derived)
+    classifier = steps[-1]
+    seconds = min(timed(lambda: classifier.predict_proba(prepared), 3))
+    return Floor(rows=len(frame), classifier_seconds=seconds)
 
 
-@dataclass(frozen=True)
-class Stages:
-    """Seconds one thread spends on each stage of scoring a file."""
-
-    contributions: bool
-    rows: int
-    read: float
-    validate: float  # validation and eligibility screening
-    model: float  # derivation, imputation, probabilities (and contributions)
-    output: float  # output columns, rounding, text and counts
-    write: float  # Parquet encoding, with the scorer's writer options
-
-    @property
-    def total(self) -> float:
-        return self.read + self.validate + self.model + self.output + self.write
-
-
-def measure_stages(
-    path: Path, model: BatchModel, bins: dict[str, Bins] | None, *, contributions: bool
-) -> Stages:
-    """Score ``path`` chunk by chunk on this thread, timing each stage as the local engine runs
-    it; the output stage is `predict_chunk` less the model time measured on the same rows."""
-    source = open_input(path)
-    schema = output_schema(source.schema, model, contributions=contributions)
-    seconds = dict.fromkeys(("read", "validate", "model", "scored", "write"), 0.0)
-    rows_in = 0
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[stage] += now - clock
-        clock = now
-
-    with (
-        tempfile.TemporaryDirectory(prefix="mrbs-bench-stages-") as folder,
-        pq.ParquetWriter(Path(folder) / "out.parquet", schema, **parquet_options(schema)) as out,
-    ):
-        for chunk in source.chunks(DEFAULT_CHUNK_SIZE):
-            lap("read")
-            rows_in += chunk.num_rows
-            validated = validate_chunk(chunk, source=str(path))
-            lap("validate")
-            rows = validated.frame[validated.ok]
-            model.predictor.explain(model.derive(rows), contributions=contributions)
-            lap("model")
-            scored = predict_chunk(
-                validated, model, schema, contributions=contributions, drift=bins
-            )
-            lap("scored")
-            out.write_table(scored.table)
-            lap("write")
-    return Stages(
-        contributions=contributions,
-        rows=rows_in,
-        read=seconds["read"],
-        validate=seconds["validate"],
-        model=seconds["model"],
-        output=max(seconds["scored"] - seconds["model"], 0.0),
-        write=seconds["write"],
-    )
+NAIVE: Final = "naive: pandas -> mlflow.pyfunc predict -> pandas"
+NAIVE_CONTRIBUTIONS: Final = "naive, contributions"
+LOCAL: Final = "mrbs score local, contributions"
+LOCAL_LEAN: Final = "mrbs score local, no contributions"
+SPARK: Final = "mrbs score spark local[2], contributions"
 
 
 @dataclass(frozen=True)
@@ -314,16 +270,26 @@ class Result:
     input_mib: float
     scorings: list[Scoring]
     floor: Floor
-    stages: list[Stages]
     environment: dict[str, Any]
 
     def scoring(self, label: str) -> Scoring | None:
         return next((s for s in self.scorings if s.label == label), None)
 
+    def ratio(self, label: str, baseline: str) -> float | None:
+        measured, base = self.scoring(label), self.scoring(baseline)
+        if measured is None or base is None:
+            return None
+        return measured.rows_per_second / base.rows_per_second
+
     def to_dict(self) -> dict[str, Any]:
         figures = asdict(self)
         figures["rows_per_second"] = {s.label: s.rows_per_second for s in self.scorings}
         figures["floor_rows_per_second"] = self.floor.rows_per_second
+        figures["ratios"] = {
+            "local_contributions_over_naive": self.ratio(LOCAL, NAIVE),
+            "local_no_contributions_over_naive": self.ratio(LOCAL_LEAN, NAIVE),
+            "spark_over_local": self.ratio(SPARK, LOCAL),
+        }
         return figures
 
 
@@ -335,22 +301,27 @@ def run(args: argparse.Namespace, work: Path) -> Result:
     base = base_cohort(args.base_size, args.seed)
     small = write_tiled(base, args.rows, work / "cohort.parquet", args.seed)
     big = write_tiled(base, args.big_rows, work / "big.parquet", args.seed + 1)
-    command = [sys.executable, "-c", _SCORE]
-    home = str(settings.home)
-    runs = [
-        ("local, contributions", small, "local", "on", args.rows),
-        ("local, no contributions", small, "local", "off", args.rows),
-        (f"local, contributions, {args.big_rows:,} rows", big, "local", "on", args.big_rows),
+    home, tracking = str(settings.home), settings.resolved_tracking_uri
+    scorer = [sys.executable, "-c", _SCORE]
+    naive = [sys.executable, "-c", _NAIVE]
+    runs: list[tuple[str, list[str], int]] = [
+        (NAIVE, [*naive, str(small), "{out}", uri, "off", tracking], args.rows),
+        (NAIVE_CONTRIBUTIONS, [*naive, str(small), "{out}", uri, "on", tracking], args.rows),
+        (LOCAL, [*scorer, str(small), "{out}", uri, "local", "on", home], args.rows),
+        (LOCAL_LEAN, [*scorer, str(small), "{out}", uri, "local", "off", home], args.rows),
+        (
+            f"mrbs score local, contributions, {args.big_rows:,} rows",
+            [*scorer, str(big), "{out}", uri, "local", "on", home],
+            args.big_rows,
+        ),
     ]
     if args.spark:
-        runs.append(("spark local[2], contributions", small, "spark", "on", args.rows))
+        runs.append((SPARK, [*scorer, str(small), "{out}", uri, "spark", "on", home], args.rows))
     scorings = []
-    for index, (label, source, engine, contributions, rows) in enumerate(runs):
-        out = work / f"scored-{index}.parquet"
-        arguments = [str(source), str(out), uri, engine, contributions, home]
-        scorings.append(measure_scoring(label, [*command, *arguments], rows, work / f"{index}.log"))
-    predictor = load_predictor(uri, settings)
-    bins, _ = load_reference(predictor.identity.run_id)
+    for index, (label, command, rows) in enumerate(runs):
+        out = str(work / f"scored-{index}.parquet")
+        filled = [out if part == "{out}" else part for part in command]
+        scorings.append(measure_scoring(label, filled, rows, work / f"{index}.log"))
     return Result(
         rows=args.rows,
         big_rows=args.big_rows,
@@ -358,11 +329,7 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         candidate=candidate,
         input_mib=small.stat().st_size / MIB,
         scorings=scorings,
-        floor=measure_floor(small, predictor),
-        stages=[
-            measure_stages(small, BatchModel(predictor), bins, contributions=on)
-            for on in (True, False)
-        ],
+        floor=measure_floor(small, load(uri, settings)),
         environment={
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -371,103 +338,55 @@ def run(args: argparse.Namespace, work: Path) -> Result:
     )
 
 
-def _verdict(passed: bool) -> str:
-    return "PASS" if passed else "MISS"
+def _verdict(value: float | None, target: float, *, at_most: bool = False) -> str:
+    if value is None:
+        return "not measured"
+    passed = value <= target if at_most else value >= target
+    return f"{value:.2f} [{'PASS' if passed else 'MISS'} {'<=' if at_most else '>='} {target:g}]"
 
 
 def report(result: Result) -> str:
     floor = result.floor
     lines = [
-        f"mrbs score: {result.rows:,} patients, Parquet to Parquet ({result.input_mib:.0f} MiB "
+        f"batch scoring: {result.rows:,} patients, Parquet to Parquet ({result.input_mib:.0f} MiB "
         f"in), model {result.model} ({result.candidate})",
         "",
-        f"{'run':<40}{'score (s)':>10}{'rows/s':>11}{'model load (s)':>16}"
+        f"{'run':<52}{'work (s)':>9}{'rows/s':>11}{'model load':>11}{'start-up':>10}"
         f"{'process (s)':>12}{'peak RSS (MiB)':>15}",
     ]
     for s in result.scorings:
         lines.append(
-            f"{s.label:<40}{s.score_seconds:>10.2f}{s.rows_per_second:>11,.0f}"
-            f"{s.loading_seconds:>16.2f}{s.process_seconds:>12.2f}{s.peak_rss_mib:>15,.0f}"
+            f"{s.label:<52}{s.score_seconds:>9.2f}{s.rows_per_second:>11,.0f}"
+            f"{s.loading_seconds:>11.2f}{s.startup_seconds:>10.2f}{s.process_seconds:>12.2f}"
+            f"{s.peak_rss_mib:>15,.0f}"
         )
-    if any(s.label.startswith("spark") for s in result.scorings):
+    if result.scoring(SPARK) is not None:
         lines.append("(Spark: peak RSS of the Python driver; the JVM runs in its own process)")
+    big = result.scorings[4]
+    local = result.scoring(LOCAL)
+    memory = big.peak_rss_mib / local.peak_rss_mib if local is not None else None
     lines += [
         "",
-        f"floor, {floor.rows:,} rows prepared in memory (best of 3):",
-        f"  classifier predict_proba on the prepared matrix  {floor.classifier_seconds:>7.3f} s"
-        f"  {floor.rows_per_second:>12,.0f} rows/s",
-        f"  steps after derivation on the derived matrix     {floor.array_path_seconds:>7.3f} s"
-        f"  {floor.rows / floor.array_path_seconds:>12,.0f} rows/s",
-        f"  logged pipeline on the typed model-input frame   "
-        f"{floor.logged_pipeline_seconds:>7.3f} s"
-        f"  {floor.rows / floor.logged_pipeline_seconds:>12,.0f} rows/s",
+        f"floor: classifier predict_proba on {floor.rows:,} prepared rows, "
+        f"{floor.classifier_seconds:.3f} s, {floor.rows_per_second:,.0f} rows/s",
         "",
-        *_stage_lines(result),
-        "",
+        "ratios of rows/s in this run:",
+        f"  local with contributions / naive:     "
+        f"{_verdict(result.ratio(LOCAL, NAIVE), TARGET_WITH_CONTRIBUTIONS)}",
+        f"  local without contributions / naive:  "
+        f"{_verdict(result.ratio(LOCAL_LEAN, NAIVE), TARGET_WITHOUT_CONTRIBUTIONS)}",
+        f"  spark / local (contributions):        "
+        f"{_verdict(result.ratio(SPARK, LOCAL), TARGET_SPARK)}",
+        f"  peak RSS {result.big_rows:,} / {result.rows:,} rows: "
+        f"{_verdict(memory, TARGET_RSS_RATIO, at_most=True)}",
     ]
-    with_contributions = result.scoring("local, contributions")
-    without = result.scoring("local, no contributions")
-    big = result.scorings[2]
-    for run_ in (with_contributions, without):
-        if run_ is None:
-            continue
-        share = run_.rows_per_second / floor.rows_per_second
-        lines.append(
-            f"{run_.label}: {run_.rows_per_second:,.0f} rows/s "
-            f"[{_verdict(run_.rows_per_second >= TARGET_RATE)} >= {TARGET_RATE:,}], "
-            f"{share:.3f} of the floor [{_verdict(share >= TARGET_FLOOR_SHARE)} >= 1/3]"
-        )
-    if with_contributions is not None:
-        ratio = big.peak_rss_mib / with_contributions.peak_rss_mib
-        lines.append(
-            f"peak RSS {result.big_rows:,} / {result.rows:,} rows: {ratio:.3f} "
-            f"[{_verdict(ratio <= TARGET_RSS_RATIO)} <= {TARGET_RSS_RATIO}]"
-        )
     return "\n".join(lines)
-
-
-def _stage_lines(result: Result) -> list[str]:
-    """Each stage's seconds on one thread, with and without contributions, its rate and its
-    share of the floor's rate, and the best rate the machine's cores could reach."""
-    floor, runs = result.floor, result.stages
-    cores = os.cpu_count() or 1
-
-    def figures(rows: int, seconds: float) -> str:
-        per_second = rows / seconds
-        return f"{seconds:>8.2f}{per_second:>12,.0f}{per_second / floor.rows_per_second:>7.3f}"
-
-    lines = [
-        f"stages on one thread, {runs[0].rows:,} rows in chunks of {DEFAULT_CHUNK_SIZE:,}",
-        f"{'':<42}"
-        + "".join(f"{'contributions ' + ('on' if s.contributions else 'off'):>27}" for s in runs),
-        f"{'':<42}" + f"{'s':>8}{'rows/s':>12}{'floor':>7}" * len(runs),
-    ]
-    for label, field in (
-        ("read Parquet", "read"),
-        ("validate and screen (as /predict does)", "validate"),
-        ("model: derive, predict (+ contributions)", "model"),
-        ("output columns, text and counts", "output"),
-        ("write Parquet", "write"),
-        ("all stages", "total"),
-    ):
-        lines.append(
-            f"  {label:<40}" + "".join(figures(s.rows, float(getattr(s, field))) for s in runs)
-        )
-    best = []
-    for stages in runs:
-        label = "local, contributions" if stages.contributions else "local, no contributions"
-        scoring = result.scoring(label)
-        if scoring is not None:
-            best.append(figures(stages.rows, scoring.loading_seconds + stages.total / cores))
-    if len(best) == len(runs):
-        lines.append(f"  {f'best case: load + all stages / {cores} cores':<40}" + "".join(best))
-    return lines
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.batch",
-        description="Throughput, floor, memory and Spark rate of `mrbs score`, simulated cohorts.",
+        description="Throughput of `mrbs score` against plain MLflow, memory and Spark.",
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="patients in the main file")
     parser.add_argument(
@@ -494,7 +413,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    quiet_process()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with tempfile.TemporaryDirectory(prefix="mrbs-bench-batch-") as work:
         try:
             result = run(args, Path(work))

@@ -13,7 +13,7 @@ from typing import Any
 import bentoml
 from pydantic import BaseModel
 
-from serving.schemas import predict_request
+from serving.http.schemas import predict_request
 
 
 class NoOpAnswer(BaseModel):

@@ -4,17 +4,24 @@ In one run, in a temporary folder that is removed afterwards:
 
 1. trains and registers a small model (`bench.batch.train_model`: configs/quick.yaml on a
    simulated cohort), with a private MLflow store, BentoML store, token and audit log;
-2. starts the real service with `mrbs serve` and, beside it, the framework's floor:
+2. starts the real service with `mrbs serve` twice (the first start imports the version into
+   the BentoML store, the second finds it there) and, beside it, the framework's floor:
    `bentoml serve bench.noop_service:NoOpService`, a BentoML endpoint that validates the same
-   `/predict` body with the same request model and answers a constant;
-3. sends one patient (serving/example_patient.json) per request over HTTP with keep-alive:
-   ``--warmup`` requests to each, then ``--requests`` timed requests to each, interleaved in
-   rounds so that both see the same machine load; reports p50, p90 and p99;
+   `/predict` body with the same request model and answers a constant; each start is timed
+   until ``/readyz`` answers;
+3. sends one patient (serving/http/example_patient.json) per request over HTTP with keep-alive,
+   to `/predict`, to the floor and to `/predict` with ``"interval": true``: ``--warmup``
+   requests to each, then ``--requests`` timed requests to each, interleaved in rounds so that
+   all see the same machine load; reports p50, p90 and p99;
 4. times the same patient in process: the service's whole path (validate the record, predict
    with contributions, shape the response) and, for reference, the logged pipeline's
    `predict_proba` on a one-row pandas frame (the straightforward way);
 5. sends ``--concurrent`` clients at once, each with its own keep-alive connection, and reports
    requests per second and latency, for `/predict` and for the floor.
+
+Targets (ratios in the same run): `/predict` p50 at most 1.5 times the floor's, `/predict` with
+the interval at most twice a plain `/predict`, `mrbs serve` (version already imported) ready
+within twice the no-op service's start.
 
     python -m bench.serving [--requests 300] [--warmup 30] [--concurrent 8] [--json PATH]
 """
@@ -39,11 +46,17 @@ import numpy as np
 import pandas as pd
 
 from bench.batch import timed, train_model
-from mrbs.settings import Settings
-from serving.launch import bentoml_serve, mrbs_serve, running_service
+from infra.quiet import quiet_process
+from infra.settings import Settings
+from serving.http.launch import bentoml_serve, mrbs_serve, running_service
 
-TARGET_RATIO: Final = 2.0
+TARGET_PREDICT: Final = 1.5
+TARGET_INTERVAL: Final = 2.0
+TARGET_START: Final = 2.0
 ROUNDS: Final = 3
+PREDICT: Final = "/predict over HTTP"
+NOOP: Final = "no-op BentoML endpoint"
+INTERVAL: Final = '/predict with "interval": true'
 
 
 @dataclass(frozen=True)
@@ -76,8 +89,19 @@ class Throughput:
 class Result:
     latencies: list[Latency]
     throughputs: list[Throughput]
-    ratio: float
+    starts: dict[str, float]
     environment: dict[str, Any]
+
+    def p50(self, label: str) -> float:
+        return next(x.p50_ms for x in self.latencies if x.label == label)
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "predict_over_noop": self.p50(PREDICT) / self.p50(NOOP),
+            "interval_over_predict": self.p50(INTERVAL) / self.p50(PREDICT),
+            "serve_over_noop_start": self.starts["mrbs serve, version already imported"]
+            / self.starts["no-op BentoML service"],
+        }
 
 
 def _poster(client: httpx.Client, url: str, body: dict[str, Any]) -> Callable[[], None]:
@@ -90,12 +114,12 @@ def _poster(client: httpx.Client, url: str, body: dict[str, Any]) -> Callable[[]
 
 
 def sequential(
-    urls: dict[str, str], headers: dict[str, str], body: dict[str, Any], warmup: int, count: int
+    urls: dict[str, tuple[str, dict[str, Any]]], headers: dict[str, str], warmup: int, count: int
 ) -> list[Latency]:
     """Interleaved rounds of sequential requests, one keep-alive connection per endpoint."""
     clients = {label: httpx.Client(headers=headers, timeout=30) for label in urls}
     try:
-        posts = {label: _poster(clients[label], url, body) for label, url in urls.items()}
+        posts = {label: _poster(clients[label], url, body) for label, (url, body) in urls.items()}
         for post in posts.values():
             timed(post, warmup)
         seconds: dict[str, list[float]] = {label: [] for label in urls}
@@ -153,21 +177,21 @@ def concurrent(
 def in_process(uri: str, settings: Settings, warmup: int, count: int) -> list[Latency]:
     from features.pipeline import model_input
     from features.schema import canonical_values, patient_model
-    from serving.loading import load_predictor
-    from serving.respond import predict_record
-    from serving.schemas import example_patient
+    from scoring import load
+    from serving.http.respond import predict_record
+    from serving.http.schemas import example_patient
 
-    predictor = load_predictor(uri, settings)
+    scorer = load(uri, settings)
     model = patient_model()
 
     def whole_path() -> None:
-        predict_record(predictor, model.model_validate(example_patient()))
+        predict_record(scorer, model.model_validate(example_patient()))
 
     record = canonical_values(model.model_validate(example_patient()))
-    frame = model_input(pd.DataFrame([record]), predictor.fields)
+    frame = model_input(pd.DataFrame([record]), scorer.fields)
 
     def pipeline_on_frame() -> None:
-        predictor.pipeline.predict_proba(frame)
+        scorer.pipeline.predict_proba(frame)
 
     timed(whole_path, warmup)
     timed(pipeline_on_frame, warmup)
@@ -194,37 +218,51 @@ def environment() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, work: Path) -> Result:
-    os.environ["BENTOML_HOME"] = str(work / "bentoml")
-    from serving.release import import_model
-    from serving.schemas import example_patient
-    from serving.security import create_token
-    from serving.settings import ServingSettings
+    from serving.http.schemas import example_patient
+    from serving.http.security import create_token
+    from serving.http.settings import ServingSettings
 
     uri, settings, _ = train_model(work, 2000, args.seed)
     serving = ServingSettings(home=settings.home)
     token = create_token(serving.resolved_tokens_file, "bench")
-    import_model(settings, serving, uri)
-    server_env = {**os.environ, "MRBS_HOME": str(settings.home)}
+    server_env = {
+        **os.environ,
+        "MRBS_HOME": str(settings.home),
+        "BENTOML_HOME": str(work / "bentoml"),
+    }
     headers = {"Authorization": f"Bearer {token}"}
     body = {"patient": example_patient()}
     noop = bentoml_serve("bench.noop_service:NoOpService")
+    command = mrbs_serve("--model", uri)
+    # The first start imports the version into the BentoML store; every later one finds it.
+    with running_service(work / "first.log", command, server_env) as first:
+        first_start = first.ready_seconds
     with (
-        running_service(work / "mrbs.log", mrbs_serve("--model", uri), server_env) as service,
+        running_service(work / "mrbs.log", command, server_env) as service,
         running_service(work / "noop.log", noop, server_env) as floor,
     ):
-        urls = {
-            "/predict over HTTP": f"{service.url}/predict",
-            "no-op BentoML endpoint": f"{floor.url}/predict",
+        starts = {
+            "mrbs serve, first start (imports the version)": first_start,
+            "mrbs serve, version already imported": service.ready_seconds,
+            "no-op BentoML service": floor.ready_seconds,
         }
-        latencies = sequential(urls, headers, body, args.warmup, args.requests)
+        urls: dict[str, tuple[str, dict[str, Any]]] = {
+            PREDICT: (f"{service.url}/predict", body),
+            NOOP: (f"{floor.url}/predict", body),
+            INTERVAL: (f"{service.url}/predict", {**body, "interval": True}),
+        }
+        latencies = sequential(urls, headers, args.warmup, args.requests)
         each = max(1, args.requests // args.concurrent)
         throughputs = [
-            concurrent(label, url, headers, body, args.concurrent, each)
-            for label, url in urls.items()
+            concurrent(label, urls[label][0], headers, body, args.concurrent, each)
+            for label in (PREDICT, NOOP)
         ]
     latencies += in_process(uri, settings, args.warmup, args.requests)
-    ratio = latencies[0].p50_ms / latencies[1].p50_ms
-    return Result(latencies, throughputs, ratio, environment())
+    return Result(latencies, throughputs, starts, environment())
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"{value:.2f} [{'PASS' if value <= target else 'MISS'} <= {target:g}]"
 
 
 def report(result: Result) -> str:
@@ -246,10 +284,16 @@ def report(result: Result) -> str:
         f"{t.p99_ms:.1f} | {t.failures} |"
         for t in result.throughputs
     ]
-    verdict = "PASS" if result.ratio <= TARGET_RATIO else "MISS"
+    lines += ["", "| start until /readyz | s |", "|---|---|"]
+    lines += [f"| {label} | {seconds:.2f} |" for label, seconds in result.starts.items()]
+    ratios = result.ratios()
     lines += [
         "",
-        f"/predict p50 / no-op p50 = {result.ratio:.2f} (target <= {TARGET_RATIO:g}): {verdict}",
+        f"/predict p50 / no-op p50: {_verdict(ratios['predict_over_noop'], TARGET_PREDICT)}",
+        "/predict with interval p50 / /predict p50: "
+        f"{_verdict(ratios['interval_over_predict'], TARGET_INTERVAL)}",
+        "mrbs serve (imported) until ready / no-op service: "
+        f"{_verdict(ratios['serve_over_noop_start'], TARGET_START)}",
     ]
     return "\n".join(lines)
 
@@ -266,12 +310,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    quiet_process()
     with tempfile.TemporaryDirectory(prefix="mrbs-bench-serving-") as folder:
         result = run(args, Path(folder))
     print(report(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({**asdict(result), "ratios": result.ratios()}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -43,7 +43,7 @@ from sklearn.metrics import roc_auc_score
 from features import tables as t
 from features.cohort import assemble
 from features.io import write_table
-from mrbs.settings import Settings
+from infra.settings import Settings
 from simulator import simulate
 from training.config import TrainingConfig, load_config
 from training.data import ModellingCohort, load_cohort
