@@ -41,22 +41,13 @@ class Criterion:
     """One criterion: the field it reads and when the patient fails it.
 
     ``test`` is ``below`` or ``at_most`` (a number against ``limit``), ``true`` (an exclusion
-    present) or ``false`` (an inclusion not met).
+    present) or ``false`` (an inclusion not met); `screen` applies it.
     """
 
     field: str
     reason: str
     test: Literal["below", "at_most", "true", "false"]
     limit: float = 0.0
-
-    def fails(self, values: npt.NDArray[np.float64]) -> BoolArray:
-        """Where the criterion fails, for known values (NaN never fails)."""
-        with np.errstate(invalid="ignore"):
-            if self.test == "below":
-                return np.asarray(values < self.limit)
-            if self.test == "at_most":
-                return np.asarray(values <= self.limit)
-            return np.asarray(values == (1.0 if self.test == "true" else 0.0))
 
 
 CRITERIA: Final[tuple[Criterion, ...]] = (
@@ -117,21 +108,32 @@ def _fields(found: list[int]) -> list[str]:
     return [CRITERIA[j].field for j in found]
 
 
+#: Each criterion's test as arrays over `CRITERIA`, so one patient or a million are screened by
+#: the same few array operations: a number fails below (or at most) its limit, a fact fails
+#: when it is 1 (an exclusion present) or 0 (an inclusion not met).
+_LIMITS: Final = np.array([c.limit for c in CRITERIA])
+_BELOW: Final = np.array([c.test == "below" for c in CRITERIA])
+_AT_MOST: Final = np.array([c.test == "at_most" for c in CRITERIA])
+_FAILING_FACT: Final = np.array([1.0 if c.test == "true" else 0.0 for c in CRITERIA])
+
+
 def screen(columns: cols.Columns) -> Screening:
     """Screen every patient held in ``columns`` (validated records; see `features.columns`).
 
     A criterion whose field is absent from ``columns`` is unknown for every patient.
     """
     n = cols.size(columns)
-    failed = np.zeros((n, len(CRITERIA)), dtype=bool)
-    unknown = np.ones((n, len(CRITERIA)), dtype=bool)
-    for j, criterion in enumerate(CRITERIA):
-        values = columns.get(criterion.field)
-        if values is None:
-            continue
-        failed[:, j] = criterion.fails(values)
-        unknown[:, j] = np.isnan(values)
-    return Screening(failed, unknown)
+    absent = np.full(n, np.nan)
+    values = np.column_stack([columns.get(c.field, absent) for c in CRITERIA]).reshape(
+        n, len(CRITERIA)
+    )
+    with np.errstate(invalid="ignore"):
+        failed = np.where(
+            _BELOW,
+            values < _LIMITS,
+            np.where(_AT_MOST, values <= _LIMITS, values == _FAILING_FACT),
+        )
+    return Screening(failed, np.isnan(values))
 
 
 def screen_frame(frame: pd.DataFrame) -> pd.DataFrame:

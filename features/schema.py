@@ -148,17 +148,19 @@ FLAG_MESSAGES: Final = tuple(
 )
 
 
+_SOFT_LOW: Final = np.array([spec.soft[0] if spec.soft else np.nan for spec in FLAGGED_FIELDS])
+_SOFT_HIGH: Final = np.array([spec.soft[1] if spec.soft else np.nan for spec in FLAGGED_FIELDS])
+
+
 def outside_training_range(columns: Columns) -> npt.NDArray[np.bool_]:
     """Which known values lie outside the training population's range: records (as columns,
     `features.columns`) x `FLAGGED_FIELDS`; a field absent from ``columns`` is never flagged."""
     n = size(columns)
-    marks = np.zeros((n, len(FLAGGED_FIELDS)), dtype=bool)
-    for j, spec in enumerate(FLAGGED_FIELDS):
-        values = columns.get(spec.name)
-        if values is not None and spec.soft is not None:
-            with np.errstate(invalid="ignore"):
-                marks[:, j] = (values < spec.soft[0]) | (values > spec.soft[1])
-    return marks
+    absent = np.full(n, np.nan)
+    values = np.column_stack([columns.get(spec.name, absent) for spec in FLAGGED_FIELDS])
+    with np.errstate(invalid="ignore"):
+        marks = (values < _SOFT_LOW) | (values > _SOFT_HIGH)
+    return np.asarray(marks.reshape(n, len(FLAGGED_FIELDS)))
 
 
 def flags_of(marks: npt.NDArray[np.bool_]) -> list[str]:
