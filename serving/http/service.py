@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
+from concurrent.futures import Future
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final, cast
@@ -90,13 +92,20 @@ def build_service(settings: ServingSettings) -> Any:
 
         def __init__(self) -> None:
             self.scorer: Scorer | None = None
-            self.intervals: IntervalEstimator | None = None
+            self.intervals: Future[IntervalEstimator | None] = Future()
             self.problem = "not loaded yet"
             try:
-                self.scorer, self.intervals = load_model(self.bento_model)
+                self.scorer = load_model(self.bento_model)
             except Exception as error:
                 self.problem = str(error)
                 log.error("MRBS service not ready: %s", self.problem)
+                self.intervals.set_result(None)
+                return
+            # The refits load once the model answers: readiness does not wait for them, and
+            # the first request that asks for an interval waits for them alone.
+            threading.Thread(
+                target=load_refits, args=(self.bento_model, self.intervals), daemon=True
+            ).start()
 
         def __is_ready__(self) -> bool:
             return self.scorer is not None
@@ -117,9 +126,11 @@ def build_service(settings: ServingSettings) -> Any:
             # runs on the event loop; the interval's refits run in a thread, so that they never
             # hold up other requests.
             response = predict_record(self._ready(context), patient)
-            if interval and self.intervals is not None:
-                bounds = await asyncio.to_thread(interval_of, self.intervals, patient)
-                response = response.model_copy(update={"interval": bounds})
+            if interval:
+                estimator = await asyncio.wrap_future(self.intervals)
+                if estimator is not None:
+                    bounds = await asyncio.to_thread(interval_of, estimator, patient)
+                    response = response.model_copy(update={"interval": bounds})
             return response
 
         @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
@@ -134,7 +145,8 @@ def build_service(settings: ServingSettings) -> Any:
         def model(self, context: bentoml.Context) -> ModelDescription:
             """Which model answers, for whom, from which predictors, and how well."""
             scorer = self._ready(context)
-            return describe(scorer, 0 if self.intervals is None else len(self.intervals))
+            estimator = self.intervals.result()
+            return describe(scorer, 0 if estimator is None else len(estimator))
 
     cast(Any, MRBSService).add_asgi_middleware(Guard, settings=settings)
     return MRBSService
@@ -144,28 +156,37 @@ class NoModelError(RuntimeError):
     """The service was started without a model to answer with."""
 
 
-def load_model(reference: Any) -> tuple[Scorer, IntervalEstimator | None]:
-    """The scorer of a model in the BentoML store (checked against its golden patients), and
-    its bootstrap refits when it has them."""
+def load_model(reference: Any) -> Scorer:
+    """The scorer of a model in the BentoML store, checked against its golden patients."""
     if reference is None:
         raise NoModelError(
             "no model to answer with: start the service with `mrbs serve`, or serve a built "
             "Bento (`mrbs release`)"
         )
-    metadata = dict(reference.info.metadata)
-    identity = identity_of(metadata)
+    identity = identity_of(dict(reference.info.metadata))
     try:
         scorer = bundle.load(Path(reference.path_of(BENTO_MLFLOW_MODEL)), identity)
-        intervals = None
-        refits = Path(reference.path_of(BENTO_REFITS))
-        if refits.exists():
-            trusted = [str(name) for name in metadata.get(BENTO_REFIT_TYPES, [])]
-            loaded = bundle.load_reviewed(refits, trusted, "the interval refits")
-            intervals = IntervalEstimator(loaded, identity)
     except Exception as error:
         raise RuntimeError(f"model {reference.tag} could not be loaded: {error}") from error
     log.info("MRBS model %s version %s ready", identity.name, identity.version)
-    return scorer, intervals
+    return scorer
+
+
+def load_refits(reference: Any, done: Future[IntervalEstimator | None]) -> None:
+    """Load the bootstrap refits beside a model in the BentoML store into ``done`` (None when
+    it has none, or they cannot be loaded: the service then answers without intervals)."""
+    metadata = dict(reference.info.metadata)
+    refits = Path(reference.path_of(BENTO_REFITS))
+    try:
+        if not refits.exists():
+            done.set_result(None)
+            return
+        trusted = [str(name) for name in metadata.get(BENTO_REFIT_TYPES, [])]
+        loaded = bundle.load_reviewed(refits, trusted, "the interval refits")
+        done.set_result(IntervalEstimator(loaded, identity_of(metadata)))
+    except Exception as error:
+        log.error("the interval refits of %s could not be loaded: %s", reference.tag, error)
+        done.set_result(None)
 
 
 def service_settings() -> ServingSettings:
