@@ -19,7 +19,7 @@ In one run, in a temporary folder that is removed afterwards:
    - `mrbs score --engine spark` on local[2] (``--no-spark`` skips it); the Spark session is
      started first and its start-up reported apart, since a cluster pays it once per job;
    each timed inside the process around the work (model loading included), with the process's
-   wall time and peak resident memory (`os.wait4`);
+   wall time and its peak resident memory (``VmHWM``, Linux);
 4. times the floor for reference: the registered pipeline's classifier ``predict_proba`` on the
    rows derived, imputed and encoded in memory beforehand.
 
@@ -64,8 +64,6 @@ from training.config import DEFAULT_CONFIG, TrainingConfig, load_config
 from training.train import train
 
 MIB: Final = 1024 * 1024
-#: ``ru_maxrss`` is in kibibytes on Linux and in bytes on macOS.
-RSS_UNIT_BYTES: Final = 1 if sys.platform == "darwin" else 1024
 TARGET_WITH_CONTRIBUTIONS: Final = 0.6
 TARGET_WITHOUT_CONTRIBUTIONS: Final = 1.0
 TARGET_SPARK: Final = 0.5
@@ -91,6 +89,9 @@ PERTURBED: Final = {
     "disease_duration": 1,
 }
 BLOCK_ROWS: Final = 1_000_000
+#: Rows per Parquet row group of the written files, as a cohort written for Spark has them:
+#: Spark reads a file's row groups in parallel, never less than one.
+ROW_GROUP_ROWS: Final = 100_000
 
 #: `mrbs score` in its own process: argv = input, output, model URI, engine, contributions
 #: (on/off), MRBS_HOME. Spark's session is started (and timed) before the scoring.
@@ -116,7 +117,8 @@ summary = score(Path(sys.argv[1]), Path(sys.argv[2]), model_uri=sys.argv[3], eng
                 contributions=sys.argv[5] == "on", settings=settings, resume=True,
                 progress=False)
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": summary.rows_in,
-                  "loading": summary.loading_seconds, "startup": session_seconds}))
+                  "loading": summary.loading_seconds, "startup": session_seconds,
+                  "peak_kib": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])}))
 """
 
 #: The naive script: argv = input, output, model URI, contributions (on/off), tracking URI.
@@ -131,7 +133,8 @@ frame = pd.read_parquet(sys.argv[1])
 out = model.predict(frame, params={"contributions": sys.argv[4] == "on"})
 out.to_parquet(sys.argv[2])
 print(json.dumps({"seconds": time.perf_counter() - started, "rows": len(out),
-                  "loading": loaded - started, "startup": 0.0}))
+                  "loading": loaded - started, "startup": 0.0,
+                  "peak_kib": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])}))
 """
 
 
@@ -209,7 +212,7 @@ def write_tiled(base: pa.Table, rows: int, path: Path, seed: int) -> Path:
                 varied = np.round(values * rng.uniform(0.9, 1.1, count), decimals)
                 index = block.schema.get_field_index(name)
                 block = block.set_column(index, name, pa.array(varied, from_pandas=True))
-            writer.write_table(block)
+            writer.write_table(block, row_group_size=ROW_GROUP_ROWS)
     return path
 
 
@@ -220,15 +223,20 @@ def measure_scoring(label: str, command: Sequence[str], rows: int, log: Path) ->
         process = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, env=child_environment(os.environ)
         )
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, _ = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
     text = log.read_text(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise BenchmarkError(f"{label} failed:\n{text[-3000:]}")
-    timed = json.loads(text.strip().splitlines()[-1])
+    figures = [line for line in text.splitlines() if line.startswith('{"seconds"')]
+    if not figures:
+        raise BenchmarkError(f"{label} printed no figures:\n{text[-3000:]}")
+    timed = json.loads(figures[-1])
     if timed["rows"] != rows:
         raise BenchmarkError(f"{label}: scored {timed['rows']} rows, expected {rows}")
-    peak = usage.ru_maxrss * RSS_UNIT_BYTES / MIB
+    # The process's own high-water mark (VmHWM): the rusage of a child also counts the memory
+    # of the process it was forked from.
+    peak = timed["peak_kib"] * 1024 / MIB
     return Scoring(label, rows, timed["seconds"], timed["loading"], timed["startup"], seconds, peak)
 
 

@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -100,6 +101,8 @@ class Result:
             "predict_over_noop": self.p50(PREDICT) / self.p50(NOOP),
             "interval_over_predict": self.p50(INTERVAL) / self.p50(PREDICT),
             "serve_over_noop_start": self.starts["mrbs serve, version already imported"]
+            / self.starts["no-op BentoML service"],
+            "bento_over_noop_start": self.starts["bentoml serve of the released Bento"]
             / self.starts["no-op BentoML service"],
         }
 
@@ -237,6 +240,10 @@ def run(args: argparse.Namespace, work: Path) -> Result:
     # The first start imports the version into the BentoML store; every later one finds it.
     with running_service(work / "first.log", command, server_env) as first:
         first_start = first.ready_seconds
+    # The release path: the same version packaged into a Bento, served without MLflow.
+    bento = _release(uri, server_env)
+    with running_service(work / "bento.log", bentoml_serve(bento), server_env) as released:
+        bento_start = released.ready_seconds
     with (
         running_service(work / "mrbs.log", command, server_env) as service,
         running_service(work / "noop.log", noop, server_env) as floor,
@@ -244,6 +251,7 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         starts = {
             "mrbs serve, first start (imports the version)": first_start,
             "mrbs serve, version already imported": service.ready_seconds,
+            "bentoml serve of the released Bento": bento_start,
             "no-op BentoML service": floor.ready_seconds,
         }
         urls: dict[str, tuple[str, dict[str, Any]]] = {
@@ -259,6 +267,19 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         ]
     latencies += in_process(uri, settings, args.warmup, args.requests)
     return Result(latencies, throughputs, starts, environment())
+
+
+def _release(uri: str, environment: dict[str, str]) -> str:
+    """`mrbs release` of ``uri``: the tag of the Bento it built."""
+    mrbs = Path(sys.executable).with_name("mrbs")
+    built = subprocess.run(
+        [str(mrbs), "release", "--model", uri],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return built.stdout.split("built Bento ", 1)[1].split()[0]
 
 
 def _verdict(value: float, target: float) -> str:
@@ -294,6 +315,8 @@ def report(result: Result) -> str:
         f"{_verdict(ratios['interval_over_predict'], TARGET_INTERVAL)}",
         "mrbs serve (imported) until ready / no-op service: "
         f"{_verdict(ratios['serve_over_noop_start'], TARGET_START)}",
+        "released Bento until ready / no-op service: "
+        f"{_verdict(ratios['bento_over_noop_start'], TARGET_START)}",
     ]
     return "\n".join(lines)
 

@@ -31,15 +31,6 @@ from serving.batch.io import BatchError, check_output, open_input
 from serving.batch.local import Loaded, Options, score_locally, workers
 from serving.batch.summary import ScoreSummary, summarise
 
-__all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "OPTION_HELP",
-    "BatchError",
-    "ScoreSummary",
-    "score",
-    "summary_path",
-]
-
 Engine = Literal["local", "spark"]
 DEFAULT_CHUNK_SIZE: Final = 100_000
 
