@@ -18,12 +18,13 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from features import eligibility, sledai, sri
+from features import eligibility, sledai, sri, vocabulary
 from features import tables as t
 from features.io import SUFFIXES, TableError, atomic_path, find_table, read_table, write_table
 from features.labs import labs_at_visit
+from features.notes import SEPARATOR, join_notes
 from features.record import C3_LOWER_LIMIT_MG_DL, C4_LOWER_LIMIT_MG_DL, FIELDS, FIELDS_BY_NAME
-from features.schema import FLAGS, PROBLEMS, SEPARATOR, validate_table
+from features.schema import FLAGS, PROBLEMS, validate_table
 
 LABEL: Final = "sri4_w48"
 LABEL_REASONS: Final = "sri4_w48_reasons"
@@ -131,10 +132,15 @@ def assemble(patients: pd.DataFrame, labs: pd.DataFrame, assessments: pd.DataFra
     wide = wide.rename_axis(t.PATIENT_ID).reset_index()
     aligned = patients[[t.PATIENT_ID]].merge(wide, on=t.PATIENT_ID, how="left")
     validated = validate_table(aligned, table="cohort").frame
+    # A week-48 rescue status that cannot be read leaves the label unknown, and says why.
+    rescue_unreadable = (
+        week48.rescue_unreadable.reindex(aligned[t.PATIENT_ID]).fillna(False).to_numpy(dtype=bool)
+    )
     validated[PROBLEMS] = _join_notes(
         patient_problems,
         base_assessment.problems.reindex(aligned[t.PATIENT_ID]).to_numpy(),
         validated[PROBLEMS].to_numpy(),
+        np.where(rescue_unreadable, f"week48 {t.RESCUE}: {vocabulary.UNREADABLE_FACT}", ""),
     )
     validated[FLAGS] = _join_notes(
         base_assessment.flags.reindex(aligned[t.PATIENT_ID]).to_numpy(),
@@ -142,6 +148,8 @@ def assemble(patients: pd.DataFrame, labs: pd.DataFrame, assessments: pd.DataFra
     )
     screening = eligibility.screen_frame(validated)
     label = _label(base_assessment.frame, week48.frame, aligned[t.PATIENT_ID])
+    label[LABEL] = label[LABEL].astype("boolean").mask(rescue_unreadable)
+    label[LABEL_REASONS] = label[LABEL_REASONS].astype("string").mask(rescue_unreadable)
     table = pd.concat([validated, screening, label], axis=1)
     _summarise(table, summary)
     return Cohort(_order_columns(table), summary)
@@ -166,10 +174,9 @@ def _patient_problems(patients: pd.DataFrame) -> np.ndarray:
 
 
 def _join_notes(*columns: np.ndarray) -> pd.Series:
-    joined = []
-    for parts in zip(*columns, strict=True):
-        kept = [str(p) for p in parts if isinstance(p, str) and p]
-        joined.append(SEPARATOR.join(kept))
+    joined = [
+        join_notes(p for p in parts if isinstance(p, str)) for parts in zip(*columns, strict=True)
+    ]
     return pd.Series(joined, dtype="string")
 
 
@@ -184,6 +191,7 @@ class _Assessment:
     frame: pd.DataFrame  # indexed by patient_id: sledai_2k, organ flags, bilag_*, pga, rescue
     problems: pd.Series
     flags: pd.Series
+    rescue_unreadable: pd.Series  # rescue therapy given but in no declared yes/no spelling
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -228,16 +236,10 @@ def _assessment_at(visits: pd.DataFrame, week: int, labs: pd.DataFrame) -> _Asse
         )
     out[t.PGA] = _numeric(rows, t.PGA)
     rescue = rows[t.RESCUE] if t.RESCUE in rows else pd.Series(pd.NA, index=rows.index)
-    out[t.RESCUE] = _boolean(rescue)
+    out[t.RESCUE], unreadable = vocabulary.booleans(rescue)
     problem_series = pd.Series(problems, index=rows.index).astype("string").fillna("")
-    return _Assessment(out, problem_series, flags.str.rstrip("; "))
-
-
-def _boolean(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip().str.lower()
-    return text.map(
-        {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-    ).astype("boolean")
+    unreadable_series = pd.Series(unreadable, index=rows.index)
+    return _Assessment(out, problem_series, flags.str.rstrip("; "), unreadable_series)
 
 
 def _serology_from_labs(labs: pd.DataFrame) -> pd.DataFrame:

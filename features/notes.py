@@ -6,7 +6,7 @@ and no Python code runs per row, whatever the size of the table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import numpy as np
@@ -14,6 +14,19 @@ import numpy.typing as npt
 
 #: Between the notes of one row, in every table MRBS writes.
 SEPARATOR: Final = "; "
+
+
+def note(text: str) -> str:
+    """A note as every table holds it: never containing the separator (a ``;`` inside one
+    becomes ``,``), so splitting a row's text on `SEPARATOR` gives back exactly its notes, and
+    summaries count each once."""
+    return text.replace(";", ",")
+
+
+def join_notes(notes: Iterable[str]) -> str:
+    """One row's notes (each made by `note`, or texts already joined) as text: each non-empty
+    one once, in order, between `SEPARATOR`s."""
+    return SEPARATOR.join(dict.fromkeys(n for n in notes if n))
 
 
 def text_per_row(

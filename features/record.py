@@ -38,6 +38,8 @@ class FieldSpec:
     hard: tuple[float, float] | None = None
     soft: tuple[float, float] | None = None
     categories: tuple[str, ...] = ()
+    #: Other spellings of a category, as (alias, category) pairs (`features.vocabulary`).
+    aliases: tuple[tuple[str, str], ...] = ()
     loinc: tuple[str, ...] = ()
     analyte_names: tuple[str, ...] = ()
 
@@ -186,9 +188,10 @@ PREDICTORS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec(
         "sex",
         "category",
-        "Sex: F or M.",
+        "Sex: F or M (also read: female, woman, w, male, man; any case).",
         BLISS + ": 94.1 % women",
         categories=("F", "M"),
+        aliases=(("female", "F"), ("woman", "F"), ("w", "F"), ("male", "M"), ("man", "M")),
     ),
     FieldSpec(
         "disease_duration",

@@ -9,26 +9,34 @@ values outside the training population's range are listed in ``flags``.
 from __future__ import annotations
 
 import functools
+import numbers
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
 
+from features import vocabulary
 from features.columns import Columns, from_frame, size
-from features.notes import SEPARATOR, text_per_row
+from features.notes import join_notes, note, text_per_row
 from features.record import FIELDS, REQUIRED, FieldSpec
 from features.units import UnitError
 
 PROBLEMS: Final = "problems"
 FLAGS: Final = "flags"
-
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "positive", "pos"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", "negative", "neg"})
-_SEX = {"f": "F", "female": "F", "w": "F", "woman": "F", "m": "M", "male": "M", "man": "M"}
 
 
 class MissingColumnsError(ValueError):
@@ -42,16 +50,81 @@ class MissingColumnsError(ValueError):
 # -- pydantic ---------------------------------------------------------------------------------
 
 
+def _json_number(value: Any) -> Any:
+    """A clinical number as JSON gives it: a number, never a boolean or a string."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
+        raise ValueError(f"must be a JSON number, not {_json_type(value)}")
+    return value
+
+
+def _json_whole_number(value: Any) -> Any:
+    """A whole number as JSON gives it (``4`` or ``4.0``), never a fraction, boolean or string."""
+    _json_number(value)
+    if not float(value).is_integer():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+def _json_boolean(value: Any) -> Any:
+    """A yes/no fact as JSON gives it: ``true`` or ``false``, never 1, 0 or a string."""
+    if not isinstance(value, bool):
+        raise ValueError(f"must be a JSON boolean (true or false), not {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Real | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _json_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a JSON string, not {_json_type(value)}")
+    return value
+
+
+def _category_reader(spec: FieldSpec) -> Any:
+    def read(value: Any) -> str:
+        found = vocabulary.category(spec, _json_text(value))
+        if found is None:
+            raise ValueError(f"must be one of {', '.join(spec.categories)}")
+        return found
+
+    return read
+
+
+def _unit_reader(spec: FieldSpec) -> Any:
+    accepted = ", ".join(spec.units.symbols)
+
+    def read(value: Any) -> str:
+        # As for tables: the given spelling is not echoed.
+        try:
+            return spec.units.lookup(_json_text(value), field=spec.unit_column).symbol
+        except UnitError:
+            raise ValueError(f"unit not accepted (accepted: {accepted})") from None
+
+    return read
+
+
 def _python_type(spec: FieldSpec) -> Any:
+    """The field's type, read exactly as its JSON type (see `_json_number`)."""
     if spec.kind == "number":
-        return float
+        return Annotated[float, BeforeValidator(_json_number)]
     if spec.kind == "integer":
-        return int
+        return Annotated[int, BeforeValidator(_json_whole_number)]
     if spec.kind == "boolean":
-        return bool
+        return Annotated[bool, BeforeValidator(_json_boolean)]
     if spec.categories:
-        return Literal[spec.categories]
-    return str
+        schema = {"type": "string", "enum": list(spec.categories)}
+        return Annotated[str, BeforeValidator(_category_reader(spec)), WithJsonSchema(schema)]
+    return Annotated[str, BeforeValidator(_json_text)]
 
 
 def _json_extra(spec: FieldSpec) -> dict[str, Any]:
@@ -86,16 +159,29 @@ def _field_definition(spec: FieldSpec) -> tuple[Any, Any]:
     return (annotation if spec.required else annotation | None), info
 
 
+def _unit_definition(spec: FieldSpec) -> tuple[Any, Any]:
+    accepted = ", ".join(spec.units.symbols)
+    schema = {"type": "string", "enum": list(spec.units.symbols)}
+    annotation = Annotated[str, BeforeValidator(_unit_reader(spec)), WithJsonSchema(schema)]
+    return annotation | None, Field(
+        default=None,
+        description=f"Unit of {spec.name}: one of {accepted}; default {spec.unit}. Case, spaces "
+        "and the micro sign do not matter (features.units.normalise_symbol).",
+    )
+
+
 def _to_canonical(value: float | None, info: ValidationInfo) -> float | None:
-    """Convert a multi-unit value to its canonical unit and check its plausible range."""
+    """Convert a multi-unit value to its canonical unit and check its plausible range.
+
+    When the unit itself was refused, its error is the only one reported: the value cannot be
+    read without it.
+    """
     if value is None or info.field_name is None:
         return value
     spec = FIELDS_BY_NAME_WITH_UNITS[info.field_name]
-    given = info.data.get(spec.unit_column) or spec.unit
-    try:
-        unit = spec.units.lookup(given, field=spec.name)
-    except UnitError as error:
-        raise ValueError(str(error)) from None
+    if spec.unit_column not in info.data:
+        return value
+    unit = spec.units.lookup(info.data[spec.unit_column] or spec.unit, field=spec.name)
     canonical = unit.to_canonical(value)
     if spec.hard and not spec.hard[0] <= canonical <= spec.hard[1]:
         raise ValueError(_range_message(spec, unit.symbol))
@@ -109,18 +195,18 @@ FIELDS_BY_NAME_WITH_UNITS: Final = {s.name: s for s in FIELDS if s.has_alternati
 def patient_model() -> type[BaseModel]:
     """The pydantic model of one baseline record, generated from `features.record.FIELDS`.
 
-    Fields with alternative units take an optional ``<field>_unit``; the validated model holds
-    every value in its canonical unit. Unknown fields are rejected, and validation errors never
-    echo the input values (they would put patient data into server logs).
+    Each clinical value takes exactly its declared JSON type: numbers as JSON numbers, yes/no
+    facts as JSON booleans, categories as strings (read by `features.vocabulary`). Fields with
+    alternative units take an optional ``<field>_unit`` (read by `features.units`, as tables
+    are); the validated model holds every value in its canonical unit. Unknown fields are
+    rejected, and validation errors never echo the input values (they would put patient data
+    into server logs).
     """
     definitions: dict[str, Any] = {}
     for spec in FIELDS:
         if spec.has_alternative_units:
             # Declared before the value so the value's validator can read it.
-            definitions[spec.unit_column] = (
-                Literal[spec.units.symbols] | None,
-                Field(default=None, description=f"Unit of {spec.name}; default {spec.unit}."),
-            )
+            definitions[spec.unit_column] = _unit_definition(spec)
         definitions[spec.name] = _field_definition(spec)
     validators = {
         "canonical_units": field_validator(*FIELDS_BY_NAME_WITH_UNITS)(_to_canonical),
@@ -202,7 +288,7 @@ class _RowNotes:
 
     def add(self, mask: npt.NDArray[np.bool_], message: str) -> None:
         if mask.any():
-            self._messages.append(message)
+            self._messages.append(note(message))
             self._masks.append(np.asarray(mask, dtype=bool))
 
     def mentions(self, name: str) -> npt.NDArray[np.bool_]:
@@ -217,38 +303,7 @@ class _RowNotes:
         """Each row's messages in the order they were added, each once, ``"; "``-joined."""
         marks = np.column_stack(self._masks) if self._masks else np.zeros((self._n, 0), bool)
         messages = self._messages
-        return text_per_row(
-            marks, lambda columns: SEPARATOR.join(dict.fromkeys(messages[c] for c in columns))
-        )
-
-
-def _parse_boolean(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    if pd.api.types.is_bool_dtype(column):
-        return column.astype("boolean"), np.zeros(len(column), dtype=bool)
-    text = column.astype("string").str.strip().str.lower()
-    result = pd.Series(pd.NA, index=column.index, dtype="boolean")
-    result[text.isin(_TRUE).fillna(False)] = True
-    result[text.isin(_FALSE).fillna(False)] = False
-    invalid = (text.notna() & (text != "") & result.isna()).to_numpy(dtype=bool)
-    return result, invalid
-
-
-def _parse_category(spec: FieldSpec, column: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    text = column.astype("string").str.strip()
-    if spec.name == "sex":
-        text = (
-            text.str.lower()
-            .map(_SEX, na_action="ignore")
-            .astype("string")
-            .where(text.notna() & (text != ""))
-        )
-        invalid = (column.notna() & text.isna()).to_numpy(dtype=bool)
-        return text, invalid
-    text = text.where(text != "")
-    if spec.categories:
-        invalid = (text.notna() & ~text.isin(spec.categories)).to_numpy(dtype=bool)
-        return text.where(~pd.Series(invalid, index=text.index), pd.NA), invalid
-    return text, np.zeros(len(text), dtype=bool)
+        return text_per_row(marks, lambda columns: join_notes(messages[c] for c in columns))
 
 
 def _parse_number(
@@ -322,13 +377,20 @@ def validate_table(frame: pd.DataFrame, *, table: str = "baseline table") -> Val
         if spec.kind in ("number", "integer"):
             canonical[spec.name], given_units[spec.name] = _parse_number(spec, frame, notes)
         else:
-            parse = (
-                _parse_boolean
+            canonical[spec.name], invalid = (
+                vocabulary.booleans(frame[spec.name])
                 if spec.kind == "boolean"
-                else functools.partial(_parse_category, spec)
+                else vocabulary.categories(spec, frame[spec.name])
             )
-            canonical[spec.name], invalid = parse(frame[spec.name])
-            notes.add(invalid, f"{spec.name}: not one of the accepted values")
+            notes.add(
+                invalid,
+                f"{spec.name}: "
+                + (
+                    vocabulary.UNREADABLE_FACT
+                    if spec.kind == "boolean"
+                    else f"not one of the accepted values ({', '.join(spec.categories)})"
+                ),
+            )
     out = pd.DataFrame(canonical, index=frame.index)
     _apply_schema(out, notes, given_units)
     outside = outside_training_range(

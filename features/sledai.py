@@ -268,7 +268,7 @@ def reconcile_total(
     total = np.where(summed_known, summed, np.where(given_valid, given, np.nan))
     problems = np.full(total.shape, None, dtype=object)
     problems[disagree] = [
-        f"{SLEDAI_TOTAL}: given {g:g} disagrees with the 24 descriptors (sum {s:g}); "
+        f"{SLEDAI_TOTAL}: given {g:g} disagrees with the 24 descriptors (sum {s:g}), "
         "the descriptor sum is used"
         for g, s in zip(given[disagree], summed[disagree], strict=True)
     ]
@@ -276,7 +276,7 @@ def reconcile_total(
         summed_known[invalid], "the descriptor sum is used", "no total is available"
     )
     problems[invalid] = [
-        f"{SLEDAI_TOTAL}: given {g:g} is not a whole number from {MIN_TOTAL} to {MAX_TOTAL}; {what}"
+        f"{SLEDAI_TOTAL}: given {g:g} is not a whole number from {MIN_TOTAL} to {MAX_TOTAL}, {what}"
         for g, what in zip(given[invalid], fallback, strict=True)
     ]
 

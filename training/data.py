@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features import eligibility
+from features import eligibility, vocabulary
 from features.cohort import LABEL
 from features.io import read_table
 from features.pipeline import input_fields, model_input
@@ -27,14 +27,6 @@ from features.schema import PROBLEMS, validate_table
 #: Fewer responders or non-responders than this cannot support tuning, recalibration and a
 #: bootstrap; far more are needed for a model worth using (see the Riley check).
 MIN_EVENTS_PER_CLASS: Final = 25
-_LABEL_VALUES: Final = {
-    "true": True,
-    "false": False,
-    "1": True,
-    "0": False,
-    "1.0": True,
-    "0.0": False,
-}
 
 
 class CohortError(ValueError):
@@ -90,7 +82,7 @@ def load_cohort(path: Path, *, eligible_only: bool, require_label: bool = True) 
     excluded = {"rows with problems": int((~keep).sum())}
     if eligible_only:
         status = (
-            validated[eligibility.ELIGIBLE].astype("boolean")
+            vocabulary.booleans(validated[eligibility.ELIGIBLE])[0]
             if eligibility.ELIGIBLE in validated.columns
             else eligibility.screen_frame(validated)[eligibility.ELIGIBLE]
         )
@@ -99,8 +91,10 @@ def load_cohort(path: Path, *, eligible_only: bool, require_label: bool = True) 
         keep &= ~outside
     labels = pd.Series(pd.NA, index=validated.index, dtype="boolean")
     if LABEL in validated.columns:
-        text = validated[LABEL].astype("string").str.strip().str.lower()
-        labels = text.map(_LABEL_VALUES).astype("boolean")
+        labels, unreadable = vocabulary.booleans(validated[LABEL])
+        if unreadable.any():
+            excluded[f"{LABEL} not a yes/no value"] = int((unreadable & keep).sum())
+            keep &= ~unreadable
     unknown = labels.isna().to_numpy()
     if require_label:
         excluded["SRI-4 label unknown"] = int((unknown & keep).sum())

@@ -216,3 +216,38 @@ def test_empty_labs_table_gives_per_row_problems() -> None:
     problems = row_of(cohort.table, "P1")[PROBLEMS]
     for name in ("c3", "c4", "igg", "anti_dsdna"):
         assert f"{name}: required value missing" in problems
+
+
+@pytest.mark.parametrize(
+    ("written", "rescued"),
+    [("N", False), ("F", False), ("no", False), ("0.0", False), ("Y", True), ("T", True)],
+)
+def test_week48_rescue_is_read_like_every_other_yes_no_fact(written: str, rescued: bool) -> None:
+    # 10 -> 0 points, no BILAG or PGA worsening: a responder unless rescue therapy was given.
+    active = {"arthritis", "rash", "alopecia", "mucosal_ulcers"}
+    visits = [visit("P1", 0, active), visit("P1", 48, set(), rescue_therapy=written)]
+    table = assemble(patients("P1"), labs(core_labs("P1")), pd.DataFrame(visits)).table
+    row = row_of(table, "P1")
+    assert bool(row[LABEL]) is (not rescued)
+    assert row[LABEL_REASONS] == ("rescue_therapy" if rescued else "")
+    assert row[PROBLEMS] == ""
+
+
+def test_unreadable_week48_rescue_is_a_problem_and_leaves_the_label_unknown() -> None:
+    active = {"arthritis", "rash", "alopecia", "mucosal_ulcers"}
+    visits = [visit("P1", 0, active), visit("P1", 48, set(), rescue_therapy="maybe")]
+    cohort = assemble(patients("P1"), labs(core_labs("P1")), pd.DataFrame(visits))
+    row = row_of(cohort.table, "P1")
+    assert pd.isna(row[LABEL])
+    assert row[PROBLEMS].startswith("week48 rescue_therapy: not a yes/no value")
+    assert cohort.summary.label == {"responder": 0, "non-responder": 0, "unknown": 1}
+
+
+def test_a_problem_whose_text_held_the_separator_is_counted_once() -> None:
+    baseline = visit("P5", 0, {"arthritis", "rash"}, sledai_2k_total=12)  # descriptors sum to 6
+    cohort = assemble(patients("P5"), labs(core_labs("P5")), pd.DataFrame([baseline]))
+    assert sum(cohort.summary.problems.values()) == 1
+    assert cohort.summary.problems == {
+        "sledai_2k_total: given 12 disagrees with the 24 descriptors (sum 6), the descriptor "
+        "sum is used": 1
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -152,7 +153,7 @@ def test_table_problems_per_row() -> None:
         "c3: outside the plausible range 5-500 mg/dL (given in g/L, converted to mg/dL)",
         "c3: unit not accepted (accepted: mg/dL, g/L)",
         "sledai_2k: must be a whole number",
-        "sex: not one of the accepted values",
+        "sex: not one of the accepted values (F, M)",
         "c4: required value missing",
         "",
     ]
@@ -164,7 +165,7 @@ def test_several_problems_in_a_row_are_listed_once_in_order() -> None:
     # Parsing problems in declaration order, then the schema's; c3's absence is not reported
     # again, its precise reason is.
     expected = (
-        "c3: not a number; sex: not one of the accepted values; c4: required value missing; "
+        "c3: not a number; sex: not one of the accepted values (F, M); c4: required value missing; "
         "igg: outside the plausible range 50-8000 mg/dL"
     )
     assert out[PROBLEMS].tolist() == [expected, "", expected, "c4: required value missing"]
@@ -210,3 +211,48 @@ def test_field_lookup_names_known_fields() -> None:
     assert field("c3").unit == "mg/dL"
     with pytest.raises(KeyError, match="unknown field 'c5'"):
         field("c5")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("age", False),
+        ("age", "38"),
+        ("c3", "0.72"),
+        ("sledai_2k", True),
+        ("sledai_2k", "10"),
+        ("sledai_2k", 10.5),
+        ("renal_involvement", 1),
+        ("renal_involvement", "yes"),
+        ("sex", 1),
+    ],
+)
+def test_a_clinical_field_takes_exactly_its_json_type(name: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        patient_model().model_validate_json(json.dumps({**EXAMPLE, name: value}))
+    assert [error["loc"][0] for error in caught.value.errors()] == [name]
+
+
+def test_whole_numbers_may_be_written_as_json_floats() -> None:
+    record = patient_model().model_validate_json(json.dumps({**EXAMPLE, "sledai_2k": 10.0}))
+    assert record.sledai_2k == 10
+    assert isinstance(record.sledai_2k, int)
+
+
+@pytest.mark.parametrize(("unit", "c3"), [("g/l", 85.0), ("g/L ", 85.0), (" G/L", 85.0)])
+def test_units_and_categories_are_read_as_in_tables(unit: str, c3: float) -> None:
+    body = {**EXAMPLE, "c3": 0.85, "c3_unit": unit, "sex": "f"}
+    record = patient_model().model_validate(body)
+    assert record.c3 == pytest.approx(c3)
+    assert record.sex == "F"
+    table = validate_table(pd.DataFrame([body])).frame
+    assert table["c3"].tolist() == pytest.approx([c3])
+    assert table["sex"].tolist() == ["F"]
+
+
+def test_a_refused_unit_is_the_only_problem_reported_for_its_value() -> None:
+    with pytest.raises(ValidationError) as caught:
+        patient_model().model_validate({**EXAMPLE, "c3": 987654.321, "c3_unit": "mmol/L"})
+    errors = caught.value.errors()
+    assert [error["loc"][0] for error in errors] == ["c3_unit"]
+    assert "not accepted" in errors[0]["msg"]

@@ -298,7 +298,7 @@ class TestReconcileTotal:
         total, problem = reconcile_total(12, 10)
         assert total == 10
         assert problem == (
-            "sledai_2k_total: given 12 disagrees with the 24 descriptors (sum 10); "
+            "sledai_2k_total: given 12 disagrees with the 24 descriptors (sum 10), "
             "the descriptor sum is used"
         )
 
@@ -338,7 +338,7 @@ class TestReconcileTotal:
         assert totals.to_dict() == {"P1": 10, "P2": 4, "P3": 8, "P4": 6}
         assert problems.index.equals(index)
         assert problems["P1"] == (
-            "sledai_2k_total: given 12 disagrees with the 24 descriptors (sum 10); "
+            "sledai_2k_total: given 12 disagrees with the 24 descriptors (sum 10), "
             "the descriptor sum is used"
         )
         assert problems[["P2", "P3", "P4"]].tolist() == [None, None, None]
