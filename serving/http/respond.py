@@ -105,9 +105,12 @@ def problems_of(error: ValidationError) -> list[Problem]:
     ]
 
 
-def predict_batch(scorer: Scorer, patients: list[dict[str, Any]]) -> list[BatchItem]:
+def predict_batch(
+    scorer: Scorer, patients: list[dict[str, Any]], offset: int = 0
+) -> list[BatchItem]:
     """One item per patient, in order: each record validated on its own (a bad one fails only
-    itself), then every valid one scored together."""
+    itself), then every valid one scored together; ``offset`` is the first one's index in the
+    request."""
     model = patient_model()
     problems: dict[int, list[Problem]] = {}
     valid: list[tuple[int, dict[str, Any]]] = []
@@ -119,6 +122,10 @@ def predict_batch(scorer: Scorer, patients: list[dict[str, Any]]) -> list[BatchI
     responses = predict_values(scorer, [values for _, values in valid])
     answers = {index: response for (index, _), response in zip(valid, responses, strict=True)}
     return [
-        BatchItem(index=index, prediction=answers.get(index), problems=problems.get(index, []))
+        BatchItem(
+            index=offset + index,
+            prediction=answers.get(index),
+            problems=problems.get(index, []),
+        )
         for index in range(len(patients))
     ]

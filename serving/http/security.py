@@ -1,12 +1,22 @@
-"""Bearer tokens, request limits and the audit log, as one ASGI middleware around the service.
+"""Bearer tokens, request checks, limits and the audit log, as one ASGI middleware.
+
+`Guard` decides every refusal of a request, after authentication, in one place:
 
 - Authentication: bearer tokens are stored as SHA-256 digests (never in clear) and compared in
-  constant time; every route except the health probes answers 401 without a valid token.
+  constant time; every route except the health probes answers 401 without a valid token. The
+  token file is read again whenever it changes, so callers are added and revoked without a
+  restart (`TokenFile`).
+- Requests: a body must be declared as JSON (415 otherwise) and must not repeat a key (400
+  naming it: JSON parsers keep the last value silently).
 - Limits: bodies over the configured size get 413, more requests in flight than allowed get
-  429, requests slower than the timeout get 504.
-- Audit: one JSON line per prediction request with time, request id, caller, route, model
-  version, a keyed hash (HMAC-SHA-256) of the body, outcome and latency: no patient values and
-  no identifiers, yet the same input can be recognised again by whoever holds the key.
+  429 with ``Retry-After``, requests slower than the timeout get 504 and their work is
+  cancelled. BentoML's own limits are left off (its timeout only as a far backstop), so that
+  none answers before authentication or outside the audit.
+- Readiness: ``/readyz`` answers 503 with the reason while the model cannot answer.
+- Audit: one JSON line per guarded request, refused or answered, with time, request id,
+  caller, route, model version, a keyed hash (HMAC-SHA-256) of the body, outcome and latency:
+  no patient values and no identifiers, yet the same input can be recognised again by whoever
+  holds the key.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import threading
@@ -27,6 +38,8 @@ from typing import Any, Final
 
 from serving.http.settings import ServingSettings
 
+log = logging.getLogger("mrbs.service")
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -34,14 +47,22 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz"})
-AUDITED_PATHS: Final = frozenset({"/predict", "/predict_batch"})
+READINESS_PATH: Final = "/readyz"
 MODEL_VERSION_HEADER: Final = b"x-mrbs-model-version"
+#: Media types of request bodies, by route prefix; the first matching prefix decides.
+BODY_TYPES: Final = (
+    ("/fhir/", frozenset({"application/fhir+json", "application/json"})),
+    ("/", frozenset({"application/json"})),
+)
+#: Methods whose requests carry a body that the service reads.
+_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 #: The answers `Guard` gives itself, by status, as the OpenAPI document describes them.
 GUARD_ANSWERS: Final = {
     401: "Missing or invalid bearer token.",
     413: "Request body over the configured limit (MRBS_MAX_BODY_BYTES).",
-    429: "Too many requests in flight (MRBS_MAX_CONCURRENCY); retry shortly.",
-    504: "No answer within the configured time (MRBS_TIMEOUT_SECONDS).",
+    415: "Request body not declared as JSON (Content-Type: application/json).",
+    429: "Too many requests in flight (MRBS_MAX_CONCURRENCY); retry after Retry-After seconds.",
+    504: "No answer within the configured time (MRBS_TIMEOUT_SECONDS); the work was cancelled.",
 }
 
 
@@ -59,6 +80,85 @@ def create_token(tokens_file: Path, caller: str) -> str:
         handle.write(f"{caller} {token_digest(token)}\n")
     os.chmod(tokens_file, 0o600)
     return token
+
+
+class TokenFile:
+    """The tokens of a token file, read again when the file changes (added or revoked callers
+    take effect on the next request). A file that cannot be parsed after a change keeps no
+    caller: a half-edited file must not leave a revoked token working."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._tokens: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            found = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+    def tokens(self) -> dict[str, str]:
+        """Digest -> caller, as the file holds them now."""
+        stamp = self._stamp()
+        if stamp != self._seen:
+            with self._lock:
+                try:
+                    self._tokens = read_tokens(self.path) if stamp is not None else {}
+                except (ValueError, OSError) as error:
+                    log.error("tokens file not read, every caller refused: %s", error)
+                    self._tokens = {}
+                self._seen = stamp
+        return self._tokens
+
+
+class Readiness:
+    """Why the service cannot answer yet (None once it can); the service sets it, `Guard`
+    answers ``/readyz`` with it."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = "the model is loading"
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(key)
+        seen[key] = value
+    return seen
+
+
+def body_problem(body: bytes) -> str | None:
+    """Why a JSON body is refused before the service reads it (a repeated key, or not JSON)."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except DuplicateKeyError as error:
+        return f"duplicate JSON key {json.dumps(str(error))}: each key may appear once"
+    except (ValueError, RecursionError):
+        return "the body is not valid JSON"
+    return None
+
+
+def media_type(scope: Scope) -> str:
+    """The request's declared body type, without parameters, lower case ('' when absent)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return ""
+
+
+def accepted_types(path: str) -> frozenset[str]:
+    for prefix, types in BODY_TYPES:
+        if path.startswith(prefix):
+            return types
+    return frozenset()
 
 
 def read_tokens(tokens_file: Path) -> dict[str, str]:
@@ -124,15 +224,20 @@ async def _respond(
 
 
 class Guard:
-    """The ASGI middleware: authenticate, limit, time out and audit each request."""
+    """The ASGI middleware: authenticate, check, limit, time out and audit each request."""
 
-    def __init__(self, app: App, settings: ServingSettings) -> None:
+    def __init__(
+        self, app: App, settings: ServingSettings, readiness: Readiness | None = None
+    ) -> None:
         self.app = app
         self.settings = settings
-        self.tokens = read_tokens(self.settings.resolved_tokens_file)
+        self.readiness = readiness
+        self.tokens = TokenFile(self.settings.resolved_tokens_file)
         self.audit = AuditLog(
             self.settings.resolved_audit_log, audit_key(self.settings.resolved_audit_key_file)
         )
+        # Each worker process holds its share of the service's concurrency.
+        self.max_in_flight = max(1, -(-settings.max_concurrency // settings.workers))
         self.in_flight = 0
 
     def _caller(self, scope: Scope) -> str | None:
@@ -143,14 +248,21 @@ class Guard:
                     return None
                 digest = token_digest(token.strip())
                 found = None
-                for known, caller in self.tokens.items():
+                for known, caller in self.tokens.tokens().items():
                     if hmac.compare_digest(known, digest):
                         found = caller
                 return found
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in OPEN_PATHS:
+            problem = self.readiness.problem if self.readiness is not None else None
+            if scope["path"] == READINESS_PATH and problem is not None:
+                await _respond(send, 503, f"not ready: {problem}", uuid.uuid4().hex)
+                return
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
@@ -159,22 +271,22 @@ class Guard:
         caller = self._caller(scope)
         try:
             if caller is None:
-                state["status"] = 401
-                await _respond(
+                await self._refuse(
                     send,
+                    state,
+                    request_id,
                     401,
                     "missing or invalid bearer token",
-                    request_id,
                     [(b"www-authenticate", b"Bearer")],
                 )
                 return
-            if self.in_flight >= self.settings.max_concurrency:
-                state["status"] = 429
-                await _respond(
+            if self.in_flight >= self.max_in_flight:
+                await self._refuse(
                     send,
+                    state,
+                    request_id,
                     429,
                     "too many requests in flight; retry shortly",
-                    request_id,
                     [(b"retry-after", b"1")],
                 )
                 return
@@ -184,24 +296,27 @@ class Guard:
             finally:
                 self.in_flight -= 1
         finally:
-            if scope["path"] in AUDITED_PATHS:
-                self._audit(scope, request_id, caller, state, started)
+            self._audit(scope, request_id, caller, state, started)
+
+    async def _refuse(
+        self,
+        send: Send,
+        state: dict[str, Any],
+        request_id: str,
+        status: int,
+        detail: str,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        state["status"] = status
+        await _respond(send, status, detail, request_id, extra)
 
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, request_id: str, state: dict[str, Any]
     ) -> None:
-        limit = self.settings.max_body_bytes
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            state["status"] = 413
-            await _respond(send, 413, f"request body over {limit} bytes", request_id)
+        refusal = await self._admit(scope, receive, state)
+        if refusal is not None:
+            await self._refuse(send, state, request_id, *refusal)
             return
-        body = await _read_body(receive, limit)
-        if body is None:
-            state["status"] = 413
-            await _respond(send, 413, f"request body over {limit} bytes", request_id)
-            return
-        state["body"] = body
         replayed = False
 
         async def replay() -> Message:
@@ -222,14 +337,35 @@ class Guard:
             await send(message)
 
         try:
+            # On timeout the service's task is cancelled: its awaits stop where they are, and
+            # work it handed to threads stops at the next chunk (see the batch route).
             await asyncio.wait_for(
                 self.app(scope, replay, tagged_send), self.settings.timeout_seconds
             )
         except TimeoutError:
             if not state["status"]:
-                state["status"] = 504
                 seconds = f"{self.settings.timeout_seconds:g}"
-                await _respond(send, 504, f"no answer within {seconds} s", request_id)
+                await self._refuse(send, state, request_id, 504, f"no answer within {seconds} s")
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[int, str] | None:
+        """Read the body into ``state``; the status and reason when the request is refused."""
+        limit = self.settings.max_body_bytes
+        declared = _content_length(scope)
+        body = (
+            None if declared is not None and declared > limit else await _read_body(receive, limit)
+        )
+        if body is None:
+            return 413, f"request body over {limit} bytes"
+        state["body"] = body
+        if scope.get("method", "GET") not in _WITH_BODY:
+            return None
+        accepted = accepted_types(scope["path"])
+        if media_type(scope) not in accepted:
+            return 415, f"the body must be sent as {' or '.join(sorted(accepted))}"
+        problem = body_problem(body)
+        return None if problem is None else (400, problem)
 
     def _audit(
         self,

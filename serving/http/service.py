@@ -26,11 +26,17 @@ import bentoml
 from features.eligibility import ACTIVE_SLEDAI_MIN
 from features.pipeline import required_fields
 from features.record import FIELDS_BY_NAME
-from infra.artifacts import BENTO_MLFLOW_MODEL, BENTO_REFIT_TYPES, BENTO_REFITS
+from infra.artifacts import (
+    BENTO_MLFLOW_MODEL,
+    BENTO_REFIT_TYPES,
+    BENTO_REFITS,
+    REFITS_DIGEST_TAG,
+)
 from infra.store import ModelIdentity
 from scoring import bundle
 from scoring.intervals import IntervalEstimator
 from scoring.scorer import Scorer
+from serving.http import logs
 from serving.http.respond import interval_of, model_ref, predict_batch, predict_record
 from serving.http.schemas import (
     BatchRequest,
@@ -41,12 +47,14 @@ from serving.http.schemas import (
     PredictorInfo,
     predict_request,
 )
-from serving.http.security import GUARD_ANSWERS, MODEL_VERSION_HEADER, Guard
+from serving.http.security import GUARD_ANSWERS, MODEL_VERSION_HEADER, Guard, Readiness
 from serving.http.settings import ServingSettings
 
 log = logging.getLogger("mrbs.service")
 
 SERVICE_NAME: Final = "mrbs-sri4-service"
+#: Patients of one /predict_batch request scored per step (a few milliseconds each).
+BATCH_CHUNK: Final = 50
 INTENDED_USE: Final = (
     "Probability of an SRI-4 response at week 48 of belimumab 10 mg/kg IV for an adult with "
     "active, refractory SLE, from baseline data; supports, does not replace, clinical judgement."
@@ -74,6 +82,8 @@ def identity_of(metadata: dict[str, Any]) -> ModelIdentity:
 def build_service(settings: ServingSettings) -> Any:
     """The BentoML service class answering with ``settings.bento_model`` under ``settings``."""
     _document_error_answers()
+    logs.install()
+    readiness = Readiness()
     model_reference = (
         bentoml.models.BentoModel(settings.bento_model) if settings.bento_model else None
     )
@@ -81,10 +91,9 @@ def build_service(settings: ServingSettings) -> Any:
     @bentoml.service(
         name=SERVICE_NAME,
         workers=settings.workers,
-        traffic={
-            "timeout": settings.timeout_seconds * 2,
-            "max_concurrency": settings.max_concurrency,
-        },
+        # `Guard` decides every refusal (after authentication, audited): BentoML's concurrency
+        # limit is off, and its timeout, which it cannot disable, is a backstop it never reaches.
+        traffic={"timeout": settings.timeout_seconds * 3},
         labels={"product": "mrbs", "model": "mrbs-sri4"},
     )
     class MRBSService:
@@ -97,10 +106,11 @@ def build_service(settings: ServingSettings) -> Any:
             try:
                 self.scorer = load_model(self.bento_model)
             except Exception as error:
-                self.problem = str(error)
+                self.problem = readiness.problem = str(error)
                 log.error("MRBS service not ready: %s", self.problem)
                 self.intervals.set_result(None)
                 return
+            readiness.problem = None
             # The refits load once the model answers: readiness does not wait for them, and
             # the first request that asks for an interval waits for them alone.
             threading.Thread(
@@ -134,12 +144,18 @@ def build_service(settings: ServingSettings) -> Any:
             return response
 
         @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
-        def predict_batch(
+        async def predict_batch(
             self, patients: list[dict[str, Any]], context: bentoml.Context
         ) -> BatchResponse:
             """One result per patient, in order; a bad record fails only itself."""
             scorer = self._ready(context)
-            return BatchResponse(results=predict_batch(scorer, patients), model=model_ref(scorer))
+            # Scored in chunks in a worker thread: the event loop stays free, and a request
+            # that times out (`Guard`) stops at the next chunk instead of running on.
+            results = []
+            for start in range(0, len(patients), BATCH_CHUNK):
+                chunk = patients[start : start + BATCH_CHUNK]
+                results += await asyncio.to_thread(predict_batch, scorer, chunk, start)
+            return BatchResponse(results=results, model=model_ref(scorer))
 
         @bentoml.api(route="/model", input_spec=EmptyRequest)
         def model(self, context: bentoml.Context) -> ModelDescription:
@@ -148,7 +164,7 @@ def build_service(settings: ServingSettings) -> Any:
             estimator = self.intervals.result()
             return describe(scorer, 0 if estimator is None else len(estimator))
 
-    cast(Any, MRBSService).add_asgi_middleware(Guard, settings=settings)
+    cast(Any, MRBSService).add_asgi_middleware(Guard, settings=settings, readiness=readiness)
     return MRBSService
 
 
@@ -181,9 +197,11 @@ def load_refits(reference: Any, done: Future[IntervalEstimator | None]) -> None:
         if not refits.exists():
             done.set_result(None)
             return
+        identity = identity_of(metadata)
+        bundle.verify_file(refits, str(metadata.get(REFITS_DIGEST_TAG, "")), identity)
         trusted = [str(name) for name in metadata.get(BENTO_REFIT_TYPES, [])]
         loaded = bundle.load_reviewed(refits, trusted, "the interval refits")
-        done.set_result(IntervalEstimator(loaded, identity_of(metadata)))
+        done.set_result(IntervalEstimator(loaded, identity))
     except Exception as error:
         log.error("the interval refits of %s could not be loaded: %s", reference.tag, error)
         done.set_result(None)

@@ -83,6 +83,42 @@ def test_invalid_requests_carrying_identifiers_get_400(
     _send_invalid_requests_with_identifiers(live_service, served_model)
 
 
+FORGED: Final = "FORGED-LINE"
+
+
+def test_hostile_requests_are_refused_by_the_guard_with_one_log_line_each(
+    live_service: RunningService, served_model: ServedModel
+) -> None:
+    before = live_service.log.read_text(errors="replace")
+    patient = json.dumps(example_patient())
+    with httpx.Client(base_url=live_service.url, headers=served_model.headers) as client:
+        forged = {"patient": {**example_patient(), f"x\n{FORGED} ERROR admin logged in": 1}}
+        assert client.post("/predict", json=forged).status_code == 400
+        typed = {"patient": {**example_patient(), "sledai_2k": True}}
+        refused = client.post("/predict", json=typed)
+        assert refused.status_code == 400
+        assert [e["loc"][-1] for e in refused.json()["detail"]] == ["sledai_2k"]
+        duplicate = ('{"patient": ' + patient[:-1] + ', "c3": 987654.321}}').encode()
+        answer = client.post(
+            "/predict", content=duplicate, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"].startswith('duplicate JSON key "c3"')
+        for content_type in ("text/plain", "multipart/form-data; boundary=x"):
+            answer = client.post(
+                "/predict",
+                content=json.dumps({"patient": example_patient()}).encode(),
+                headers={"Content-Type": content_type},
+            )
+            assert answer.status_code == 415
+    written = live_service.log.read_text(errors="replace")[len(before) :]
+    assert "Traceback" not in written
+    assert not any(line.startswith(FORGED) for line in written.splitlines())
+    refused_lines = [line for line in written.splitlines() if "request refused" in line]
+    assert len(refused_lines) == 2  # the two the service saw; the guard refused the rest
+    assert all("WARNING" in line for line in refused_lines)
+
+
 OPERATIONS: Final = (
     ("POST", "/predict"),
     ("POST", "/predict_batch"),
