@@ -26,6 +26,11 @@ MODEL_CARD_HTML: Final = "model_card/model_card.html"
 
 TRAINED_AT_TAG: Final = "mrbs.trained_at"
 MODEL_CARD_TAG: Final = "mrbs.model_card"
+#: SHA-256 of every file of the registered model folder, as JSON (`scoring.bundle.manifest`);
+#: also kept in the metadata of the version imported into BentoML.
+MANIFEST_TAG: Final = "mrbs.artifact_manifest"
+#: SHA-256 of the interval refits file, when the version's run has one.
+REFITS_DIGEST_TAG: Final = "mrbs.refits_sha256"
 
 # -- a model in the BentoML store -------------------------------------------------------------
 

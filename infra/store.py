@@ -83,12 +83,25 @@ def _environment_kept(names: tuple[str, ...]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def configure(settings: Settings) -> str:
-    """Point MLflow at the configured store, creating the embedded one once; returns its URI."""
+#: Model URIs that are read through the tracking store or the registry (others are paths).
+STORE_SCHEMES: Final = ("models:/", "runs:/")
+
+
+def configure(settings: Settings, *, create: bool = True) -> str:
+    """Point MLflow at the configured store, creating the embedded one once; returns its URI.
+
+    With ``create=False`` (commands that only read a model) a missing embedded store is
+    `ModelNotFoundError`, and nothing is written where the command was run.
+    """
     import mlflow
     from mlflow import MlflowClient
 
     uri = settings.resolved_tracking_uri
+    if not create and settings.is_embedded and not (settings.home / "mlflow.db").is_file():
+        raise ModelNotFoundError(
+            f"no MRBS model store at {settings.home.resolve()}: run the command where "
+            "`mrbs train` was run, or point MRBS_HOME (or MLFLOW_TRACKING_URI) at the store"
+        )
     with _environment_kept(_URI_VARIABLES):
         mlflow.set_tracking_uri(uri)
         if settings.registry_uri:

@@ -20,9 +20,11 @@ has changed, or a library that computes differently, never answers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -35,7 +37,7 @@ import yaml
 from features import columns as cols
 from features.record import FIELDS, REQUIRED
 from features.schema import FLAGS, PROBLEMS
-from infra.artifacts import MODEL_ARTIFACT
+from infra.artifacts import MANIFEST_TAG, MODEL_ARTIFACT
 from infra.store import UNREGISTERED, ModelIdentity
 from scoring.scorer import Scorer
 
@@ -260,17 +262,83 @@ def load_artifacts(
     artifacts: dict[str, str], config: dict[str, Any], identity: ModelIdentity
 ) -> Scorer:
     """The `Scorer` of a model's artifacts (paths by name) and its pyfunc config, checked
-    against its golden patients."""
-    pipeline = load_reviewed(
-        Path(artifacts[PIPELINE]), config.get("trusted_types", []), f"model {identity.uri}"
-    )
+    against its golden patients. A damaged file is `ModelIntegrityError` naming it."""
+    path = Path(artifacts[PIPELINE])
+    try:
+        pipeline = load_reviewed(path, config.get("trusted_types", []), f"model {identity.uri}")
+        path = Path(artifacts[GOLDEN])
+        golden = json.loads(path.read_text())
+    except UntrustedTypesError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as error:
+        raise ModelIntegrityError(
+            f"model {identity.uri}: {path.name} cannot be read ({type(error).__name__}: "
+            f"{error}); the artifact is damaged: log and register the model again"
+        ) from None
     scorer = Scorer(pipeline, identity)
-    check_golden(scorer, json.loads(Path(artifacts[GOLDEN]).read_text()))
+    check_golden(scorer, golden)
     return scorer
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(folder: Path) -> dict[str, str]:
+    """The SHA-256 of every file of an MLflow model folder, by its path in the folder (the
+    registry's `REGISTERED_META`, which MLflow adds on download, left out)."""
+    files = (p for p in sorted(folder.rglob("*")) if p.is_file())
+    return {
+        p.relative_to(folder).as_posix(): file_digest(p)
+        for p in files
+        if p.relative_to(folder).as_posix() != REGISTERED_META
+    }
+
+
+def verify_file(path: Path, digest: str, identity: ModelIdentity) -> None:
+    """Check a file recorded by its digest at registration (the interval refits)."""
+    if identity.registered and file_digest(path) != digest:
+        raise ModelIntegrityError(
+            f"model {identity.name} version {identity.version}: {path.name} does not match the "
+            "digest recorded at registration; refusing to use it"
+        )
+
+
+def verify_manifest(folder: Path, identity: ModelIdentity) -> None:
+    """Check a registered version's files against the manifest recorded when it was
+    registered (`MANIFEST_TAG`); `ModelIntegrityError` naming the version and the file."""
+    if not identity.registered:
+        return
+    recorded = identity.tags.get(MANIFEST_TAG)
+    label = f"model {identity.name} version {identity.version}"
+    if not recorded:
+        raise ModelIntegrityError(
+            f"{label}: no artifact manifest was recorded when it was registered, so its files "
+            "cannot be checked; register it again with MRBS (`mrbs train`)"
+        )
+    expected = json.loads(recorded) if isinstance(recorded, str) else dict(recorded)
+    found = manifest(folder)
+    for name in sorted(expected.keys() | found.keys()):
+        if expected.get(name) == found.get(name):
+            continue
+        if name not in found:
+            what = "is missing"
+        elif name not in expected:
+            what = "was not part of the registered model"
+        else:
+            what = "does not match the digest recorded at registration"
+        raise ModelIntegrityError(f"{label}: {name} {what}; refusing to answer with it")
+
+
 def load(folder: Path, identity: ModelIdentity) -> Scorer:
-    """The `Scorer` of the MRBS model in ``folder`` (an MLflow model folder), checked."""
+    """The `Scorer` of the MRBS model in ``folder`` (an MLflow model folder), checked: its
+    files against the registration's manifest, then its golden patients."""
+    verify_manifest(folder, identity)
     try:
         described = yaml.safe_load((folder / "MLmodel").read_text())
         flavor = described["flavors"]["python_function"]

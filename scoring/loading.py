@@ -59,7 +59,8 @@ def fetched(model_uri: str, settings: Settings) -> Iterator[tuple[Scorer, Path]]
     Raises `infra.store.ModelNotFoundError` when the registry has no such model, and
     `ModelLoadError` or `scoring.bundle.ModelIntegrityError` when it cannot be trusted to answer.
     """
-    store.configure(settings)
+    if model_uri.startswith(store.STORE_SCHEMES):
+        store.configure(settings, create=False)
     identity = store.pin(model_uri)
     with tempfile.TemporaryDirectory(prefix="mrbs-model-") as folder:
         local = download(identity, Path(folder))

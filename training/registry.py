@@ -9,13 +9,19 @@ time rather than read from a tag.
 from __future__ import annotations
 
 import io
+import json
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 
-from infra.artifacts import DECISION_CURVE_ARTIFACT
+from infra.artifacts import DECISION_CURVE_ARTIFACT, MANIFEST_TAG, REFITS_DIGEST_TAG
+from infra.store import ModelIdentity
+from scoring import bundle
+from scoring.loading import download, download_refits
 from training.config import TrainingConfig
 from training.gate import GateResult, evaluate_gate
 
@@ -38,16 +44,32 @@ class Registered:
 
 
 def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> Registered:
-    """Register ``model_uri`` as a new version of ``name`` with the ``candidate`` alias."""
+    """Register ``model_uri`` as a new version of ``name`` with the ``candidate`` alias.
+
+    The version is tagged with the manifest of its files (and the digest of its run's interval
+    refits), which every later load checks before the model answers (`scoring.bundle.load`).
+    """
     import mlflow
     from mlflow import MlflowClient
 
     version = mlflow.register_model(model_uri, name)
     client = MlflowClient()
+    tags = {**tags, **integrity_tags(ModelIdentity(name, str(version.version), run_id))}
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CANDIDATE_ALIAS, version.version)
     return Registered(name, str(version.version), run_id, f"models:/{name}/{version.version}")
+
+
+def integrity_tags(identity: ModelIdentity) -> dict[str, str]:
+    """The manifest of a registered version's files and the digest of its refits, as tags."""
+    with tempfile.TemporaryDirectory(prefix="mrbs-register-") as folder:
+        local = download(identity, Path(folder) / "model")
+        tags = {MANIFEST_TAG: json.dumps(bundle.manifest(local), sort_keys=True)}
+        refits = download_refits(identity, Path(folder) / "refits")
+        if refits is not None:
+            tags[REFITS_DIGEST_TAG] = bundle.file_digest(refits)
+    return tags
 
 
 def _decision_curve(run_id: str) -> pd.DataFrame:

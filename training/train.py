@@ -189,6 +189,17 @@ def train(cohort_path: Path, config: TrainingConfig, settings: Settings) -> Trai
         comparison = _comparison(results)
         mlflow.log_text(comparison.to_csv(index=False), "comparison.csv")
         mlflow.set_tags({"mrbs.chosen_candidate": chosen.name, "mrbs.chosen_run": chosen.run_id})
+        # The refits are logged before the version is registered, which records their digest.
+        refits = bootstrap_refits(
+            chosen.fitted.pipeline,
+            cohort.inputs(chosen.fitted.candidate.feature_set),
+            cohort.y,
+            n_refits=config.validation.interval_refits,
+            seed=config.seed,
+            n_jobs=config.n_jobs,
+        )
+        if refits:
+            log_refits(refits, chosen.run_id)
         override = config.sample_size.allow_below_minimum and not chosen.sample_size_met
         registered = register(
             chosen.model_uri,
@@ -205,16 +216,6 @@ def train(cohort_path: Path, config: TrainingConfig, settings: Settings) -> Trai
             },
         )
         card_path = _log_model_card(chosen, registered, cohort, config, started)
-        refits = bootstrap_refits(
-            chosen.fitted.pipeline,
-            cohort.inputs(chosen.fitted.candidate.feature_set),
-            cohort.y,
-            n_refits=config.validation.interval_refits,
-            seed=config.seed,
-            n_jobs=config.n_jobs,
-        )
-        if refits:
-            log_refits(refits, chosen.run_id)
     return TrainingResult(parent.info.run_id, results, chosen, registered, card_path)
 
 

@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from infra import store
-from infra.artifacts import BENTO_MLFLOW_MODEL, BENTO_REFIT_TYPES, BENTO_REFITS, MODEL_CARD_TAG
+from infra.artifacts import (
+    BENTO_MLFLOW_MODEL,
+    BENTO_REFIT_TYPES,
+    BENTO_REFITS,
+    MANIFEST_TAG,
+    MODEL_CARD_TAG,
+    REFITS_DIGEST_TAG,
+)
 from infra.settings import Settings
 from infra.store import DEFAULT_MODEL_URI, ModelIdentity
-from scoring import bundle
+from scoring import ModelIntegrityError, bundle
 from scoring.loading import download, download_refits
 
 HEADLINE_METRICS: Final = (
@@ -61,6 +68,12 @@ def _imported(identity: ModelIdentity) -> str | None:
             identity.version,
             identity.run_id,
         ):
+            if recorded.get(MANIFEST_TAG) != identity.tags.get(MANIFEST_TAG):
+                raise ModelIntegrityError(
+                    f"model {identity.name} version {identity.version}: the copy in the BentoML "
+                    f"store ({model.tag}) does not match the manifest recorded in the registry; "
+                    f"remove it (`bentoml models delete {model.tag}`) and serve again"
+                )
             return str(model.tag)
     return None
 
@@ -79,6 +92,8 @@ def _metadata(identity: ModelIdentity) -> dict[str, Any]:
         "trained_at": identity.trained_at,
         "metrics": metrics,
         "model_card": str(identity.tags.get(MODEL_CARD_TAG, "")),
+        MANIFEST_TAG: str(identity.tags.get(MANIFEST_TAG, "")),
+        REFITS_DIGEST_TAG: str(identity.tags.get(REFITS_DIGEST_TAG, "")),
     }
 
 
@@ -88,7 +103,7 @@ def import_model(settings: Settings, model_uri: str = DEFAULT_MODEL_URI) -> str:
     Raises `infra.store.ModelNotFoundError`, `scoring.ModelLoadError` or
     `scoring.ModelIntegrityError` when there is no such version or it cannot answer.
     """
-    store.configure(settings)
+    store.configure(settings, create=False)
     identity = store.pin(model_uri)
     if not identity.registered:
         raise store.ModelNotFoundError(
@@ -106,6 +121,7 @@ def import_model(settings: Settings, model_uri: str = DEFAULT_MODEL_URI) -> str:
         bundle.load(local, identity)
         refits = download_refits(identity, Path(folder) / "refits")
         if refits is not None:
+            bundle.verify_file(refits, str(metadata[REFITS_DIGEST_TAG]), identity)
             from skops.io import get_untrusted_types
 
             metadata[BENTO_REFIT_TYPES] = bundle.reviewed(

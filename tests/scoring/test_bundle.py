@@ -4,6 +4,7 @@ their logged probabilities, and plain MLflow runs MRBS's own scoring with it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -21,6 +22,8 @@ import pytest
 import yaml
 
 from infra import store
+from infra.artifacts import MANIFEST_TAG
+from infra.store import ModelIdentity
 from scoring import bundle
 from scoring.bundle import GOLDEN_TOLERANCE, ModelIntegrityError, UntrustedTypesError
 from scoring.loading import download
@@ -46,10 +49,18 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / "model"))
 
 
+def _as_registered(folder: Path) -> ModelIdentity:
+    """The folder's registered identity with a manifest of its files as they are now, so that
+    a test reaches the checks behind the manifest (golden patients, reviewed types)."""
+    identity = bundle.identity_of(folder)
+    tags = {MANIFEST_TAG: json.dumps(bundle.manifest(folder))}
+    return dataclasses.replace(identity, tags=tags)
+
+
 def test_a_registered_model_loads_and_knows_which_version_it_is(folders: dict[str, Path]) -> None:
     identity = bundle.identity_of(folders[TRAINED])
     assert (identity.name, identity.version) == ("mrbs-sri4", "1")
-    bundle.load(folders[TRAINED], identity)
+    bundle.load(folders[TRAINED], store.pin(TRAINED))
     golden = json.loads((folders[TRAINED] / "artifacts" / "golden.json").read_text())
     assert len(golden["records"]) == len(bundle.GOLDEN_QUANTILES) + 1
     assert all(value is None for key, value in golden["records"][-1].items() if key == "blys")
@@ -64,10 +75,10 @@ def test_a_golden_probability_off_by_more_than_the_tolerance_refuses_the_model(
     golden["probability"][2] += 10 * GOLDEN_TOLERANCE
     path.write_text(json.dumps(golden))
     with pytest.raises(ModelIntegrityError, match=r"models:/mrbs-sri4/1: a golden patient"):
-        bundle.load(folder, bundle.identity_of(folder))
+        bundle.load(folder, _as_registered(folder))
     golden["probability"][2] -= 9.5 * GOLDEN_TOLERANCE  # within the tolerance again
     path.write_text(json.dumps(golden))
-    bundle.load(folder, bundle.identity_of(folder))
+    bundle.load(folder, _as_registered(folder))
 
 
 def test_another_pipeline_in_the_folder_is_refused(
@@ -83,7 +94,7 @@ def test_another_pipeline_in_the_folder_is_refused(
     ]
     (folder / "MLmodel").write_text(yaml.safe_dump(described))
     with pytest.raises(ModelIntegrityError, match="golden patient"):
-        bundle.load(folder, bundle.identity_of(folder))
+        bundle.load(folder, _as_registered(folder))
 
 
 def test_a_type_nobody_reviewed_is_refused(folders: dict[str, Path], tmp_path: Path) -> None:
@@ -92,7 +103,52 @@ def test_a_type_nobody_reviewed_is_refused(folders: dict[str, Path], tmp_path: P
     described["flavors"]["python_function"]["config"]["trusted_types"].append("os.system")
     (folder / "MLmodel").write_text(yaml.safe_dump(described))
     with pytest.raises(UntrustedTypesError, match=r"os\.system"):
-        bundle.load(folder, bundle.identity_of(folder))
+        bundle.load(folder, _as_registered(folder))
+
+
+def test_the_manifest_recorded_at_registration_names_a_changed_file(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    identity = store.pin(TRAINED)
+    folder = _copy(folders[TRAINED], tmp_path)
+    pipeline = bundle.load(folder, identity).pipeline
+    # One parameter of the classifier moved, as a changed leaf would move it: the golden
+    # patients need not notice, the manifest does.
+    classifier = pipeline.steps[-1][1]
+    for name, value in classifier.get_params().items():
+        if isinstance(value, float) and not isinstance(value, bool):
+            classifier.set_params(**{name: value * 1.000001})
+            break
+    bundle.dump_reviewed(pipeline, folder / "artifacts" / "pipeline.skops", "a test")
+    with pytest.raises(
+        ModelIntegrityError,
+        match=r"model mrbs-sri4 version 1: artifacts/pipeline\.skops does not match the digest",
+    ):
+        bundle.load(folder, identity)
+
+
+def test_a_file_added_or_removed_is_refused(folders: dict[str, Path], tmp_path: Path) -> None:
+    identity = store.pin(TRAINED)
+    folder = _copy(folders[TRAINED], tmp_path)
+    (folder / "artifacts" / "extra.py").write_text("print('hello')\n")
+    with pytest.raises(ModelIntegrityError, match=r"extra\.py was not part of the registered"):
+        bundle.load(folder, identity)
+    (folder / "artifacts" / "extra.py").unlink()
+    (folder / "artifacts" / "golden.json").unlink()
+    with pytest.raises(ModelIntegrityError, match=r"artifacts/golden\.json is missing"):
+        bundle.load(folder, identity)
+
+
+def test_a_registered_version_without_a_manifest_is_refused(folders: dict[str, Path]) -> None:
+    with pytest.raises(ModelIntegrityError, match="no artifact manifest was recorded"):
+        bundle.load(folders[TRAINED], bundle.identity_of(folders[TRAINED]))
+
+
+def test_a_damaged_artifact_is_one_clear_error(folders: dict[str, Path], tmp_path: Path) -> None:
+    folder = _copy(folders[TRAINED], tmp_path)
+    (folder / "artifacts" / "pipeline.skops").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ModelIntegrityError, match=r"pipeline\.skops cannot be read \(BadZipFile"):
+        bundle.load(folder, _as_registered(folder))
 
 
 def test_a_folder_that_is_no_model_is_refused(tmp_path: Path) -> None:
@@ -145,7 +201,7 @@ def test_mlflow_models_serve_answers_a_baseline_table_with_mrbs_scoring(
         process.wait(30)
     assert response.status_code == 200, response.text[:500]
     answered = pd.DataFrame(response.json()["predictions"])
-    scorer = bundle.load(folders[TRAINED], bundle.identity_of(folders[TRAINED]))
+    scorer = bundle.load(folders[TRAINED], store.pin(TRAINED))
     expected = prediction_table(baseline, scorer).to_pandas()
     assert len(answered) == len(baseline)
     np.testing.assert_allclose(
