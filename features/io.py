@@ -33,14 +33,26 @@ def find_table(folder: Path, name: str) -> Path:
     return found[0]
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a table file (absent, or a folder), or None when it can."""
+    if path.is_dir():
+        tables = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
+        within = f" (it holds {', '.join(tables[:5])})" if tables else ""
+        return f"{path}: is a folder, not a table file; name the file to read{within}"
+    if not path.exists():
+        return f"{path}: no such file"
+    return None
+
+
 def read_table(path: Path, *, required: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet table; TableError when it is empty, malformed or lacks columns.
 
     CSV cells are read as text and converted by the validators, so a stray word in a numeric
     column becomes a per-row problem rather than turning the whole column into text.
     """
-    if not path.exists():
-        raise TableError(f"{path}: no such file")
+    absent = not_a_file(path)
+    if absent:
+        raise TableError(absent)
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":

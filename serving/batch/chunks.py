@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.eligibility import ELIGIBLE, REASONS
+from features.notes import SEPARATOR
 from features.reference import Bins
 from features.schema import FLAGS, PROBLEMS
+from features.tables import PATIENT_ID
 from scoring.scorer import Scorer
 from scoring.table import (
     ELIGIBILITY_UNKNOWN,
@@ -46,6 +49,23 @@ class ScoredChunk:
     stats: ChunkStats
 
 
+#: The flag of a row whose patient id another row of the input holds too.
+DUPLICATE_FLAG: Final = f"{PATIENT_ID}: appears on more than one row of the input"
+
+
+def flag_duplicates(flags: pa.Array, ids: pa.Array | None, duplicated: pa.Array) -> pa.Array:
+    """``flags`` with `DUPLICATE_FLAG` added where ``ids`` holds one of ``duplicated``."""
+    if ids is None or len(duplicated) == 0:
+        return flags
+    marked = pc.fill_null(pc.is_in(ids.cast(pa.string()), value_set=duplicated), False)
+    added = pc.if_else(
+        pc.equal(flags, ""),
+        DUPLICATE_FLAG,
+        pc.binary_join_element_wise(flags, DUPLICATE_FLAG, SEPARATOR),
+    )
+    return pc.if_else(marked, added, flags)
+
+
 def score_chunk(
     chunk: pa.Table,
     scorer: Scorer,
@@ -54,10 +74,17 @@ def score_chunk(
     contributions: bool,
     drift: dict[str, Bins] | None,
     source: str,
+    duplicated: pa.Array | None = None,
 ) -> ScoredChunk:
     """The rows of ``chunk`` shaped by ``schema`` (`output_schema`), with their predictions;
-    ``drift`` holds the reference bins counted into the stats (None: no drift)."""
+    ``drift`` holds the reference bins counted into the stats (None: no drift);
+    ``duplicated`` the patient ids that appear more than once in the whole input (flagged)."""
     scored = score_rows(record_frame(chunk), scorer, contributions=contributions, source=source)
+    if duplicated is not None:
+        ids = (
+            chunk.column(PATIENT_ID).combine_chunks() if PATIENT_ID in chunk.column_names else None
+        )
+        scored.columns[FLAGS] = flag_duplicates(scored.columns[FLAGS], ids, duplicated)
     arrays = [
         scored.columns[f.name] if f.name in scored.columns else chunk.column(f.name).cast(f.type)
         for f in schema

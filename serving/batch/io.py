@@ -17,10 +17,12 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.io import delimiter_hint
+from features.io import delimiter_hint, not_a_file
 from features.schema import MissingColumnsError, validate_table
+from features.tables import PATIENT_ID
 
 FORMATS: Final = (".parquet", ".csv")
 #: Bytes of the input hashed into its fingerprint (with its size and modification time).
@@ -67,6 +69,26 @@ class InputFile:
                 lines += block.count(b"\n")
         return max(lines - 1, 0)
 
+    def duplicated_ids(self) -> tuple[pa.Array, int]:
+        """The patient ids that appear on more than one row, and how many rows hold them
+        (none when the file has no ``patient_id`` column). Reads that one column only."""
+        if PATIENT_ID not in self.schema.names:
+            return pa.array([], type=pa.string()), 0
+        try:
+            if self.format == "parquet":
+                ids = pq.read_table(self.path, columns=[PATIENT_ID]).column(0)
+            else:
+                text = pd.read_csv(
+                    self.path, usecols=[PATIENT_ID], dtype="string", skipinitialspace=True
+                )[PATIENT_ID]
+                ids = pa.chunked_array([pa.array(text, type=pa.string(), from_pandas=True)])
+        except (pa.ArrowInvalid, OSError, pd.errors.ParserError, ValueError) as error:
+            raise BatchError(f"{self.path}: cannot be read ({error})") from None
+        counts = pc.value_counts(ids.cast(pa.string()).drop_null())
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+        rows = int(pc.sum(repeated.field("counts")).as_py() or 0)
+        return repeated.field("values"), rows
+
     def chunks(self, chunk_size: int) -> Iterator[pa.Table]:
         """The rows in order, ``chunk_size`` at a time."""
         if self.format == "parquet":
@@ -100,9 +122,10 @@ class InputFile:
 
 def open_input(path: Path) -> InputFile:
     """Check ``path`` can be scored; BatchError saying why not."""
+    absent = not_a_file(path)
+    if absent:
+        raise BatchError(absent)
     kind = _format(path, "input")
-    if not path.is_file():
-        raise BatchError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise BatchError(f"{path}: the file is empty; export the cohort again")
     if kind == "parquet":

@@ -96,9 +96,14 @@ def _progress_bar(source: InputFile, options: Options, done: int) -> Any:
 
 
 def score_locally(
-    source: InputFile, output: Path, loaded: Loaded, options: Options
+    source: InputFile,
+    output: Path,
+    loaded: Loaded,
+    options: Options,
+    duplicated: pa.Array | None = None,
 ) -> tuple[SummaryState, int]:
-    """Stream ``source`` into ``output``; returns the totals and the row resumed from."""
+    """Stream ``source`` into ``output``; returns the totals and the row resumed from.
+    ``duplicated``: the patient ids held by more than one row of ``source`` (flagged)."""
     kind = check_output(output, source.path)
     schema = output_schema(source.schema, loaded.scorer, contributions=options.contributions)
     identity = loaded.scorer.identity
@@ -112,10 +117,10 @@ def score_locally(
     with work.locked():
         saved = work.load(key) if options.resume else None
         try:
-            return _Stream(source, kind, schema, work, key, loaded, options).run(saved)
+            return _Stream(source, kind, schema, work, key, loaded, options, duplicated).run(saved)
         except StaleStateError:
             # Progress that does not match the files on disk: start over, cleanly.
-            return _Stream(source, kind, schema, work, key, loaded, options).run(None)
+            return _Stream(source, kind, schema, work, key, loaded, options, duplicated).run(None)
         except BatchError:
             work.remove()
             raise
@@ -137,8 +142,10 @@ class _Stream:
         key: dict[str, Any],
         loaded: Loaded,
         options: Options,
+        duplicated: pa.Array | None,
     ) -> None:
         self.source, self.kind, self.schema = source, kind, schema
+        self.duplicated = duplicated
         self.work, self.key, self.loaded, self.options = work, key, loaded, options
         self.state = SummaryState()
         self.completed = 0
@@ -151,6 +158,7 @@ class _Stream:
             contributions=self.options.contributions,
             drift=self.loaded.bins,
             source=str(self.source.path),
+            duplicated=self.duplicated,
         )
 
     def _finish(self, future: Future[ScoredChunk], sink: Sink, bar: Any) -> None:

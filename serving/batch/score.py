@@ -90,6 +90,7 @@ def score(
         resume=resume,
         progress=sys.stderr.isatty() if progress is None else progress,
     )
+    duplicated, rows_with_duplicate_ids = source.duplicated_ids()
     with _loaded(model_uri, settings) as loaded:
         if engine == "spark":
             from serving.batch.spark import score_on_spark
@@ -103,11 +104,13 @@ def score(
                 bins=loaded.bins,
                 chunk_size=chunk_size,
                 contributions=contributions,
+                duplicated=duplicated,
             )
             resumed_from = 0
         else:
-            state, resumed_from = score_locally(source, output_path, loaded, options)
+            state, resumed_from = score_locally(source, output_path, loaded, options, duplicated)
             engine_details = {"threads": workers()}
+    state.rows_with_duplicate_ids = rows_with_duplicate_ids
     identity = loaded.scorer.identity
     summary = summarise(
         state,

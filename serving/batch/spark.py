@@ -56,6 +56,7 @@ from features.eligibility import ELIGIBLE, REASONS
 from features.notes import SEPARATOR
 from features.reference import Bins
 from features.schema import FLAGS, PROBLEMS
+from features.tables import PATIENT_ID
 from infra.quiet import child_environment, silence_warnings
 from infra.store import ModelIdentity
 from scoring.scorer import Scorer
@@ -68,6 +69,7 @@ from scoring.table import (
     record_frame,
     score_rows,
 )
+from serving.batch.chunks import flag_duplicates
 from serving.batch.io import BatchError, InputFile
 from serving.batch.summary import MICRO, ChunkStats, SummaryState
 
@@ -145,6 +147,7 @@ def _scored_batches(
     contributions: bool,
     source: str,
     rows_seen: Any,
+    duplicated: pa.Array | None,
 ) -> Iterator[pa.Array]:
     """The UDF: each Arrow batch of record structs to the struct of its prediction columns and
     each drift predictor's bin (null for rows that were not scored). ``rows_seen``, a Spark
@@ -152,8 +155,15 @@ def _scored_batches(
     scorer = _worker_scorer(folder, identity)
     for batch in batches:
         rows_seen.add(len(batch))
-        rows = record_frame(pa.Table.from_struct_array(batch))
-        scored = score_rows(rows, scorer, contributions=contributions, source=source)
+        table = pa.Table.from_struct_array(batch)
+        scored = score_rows(record_frame(table), scorer, contributions=contributions, source=source)
+        if duplicated is not None:
+            ids = (
+                table.column(PATIENT_ID).combine_chunks()
+                if PATIENT_ID in table.column_names
+                else None
+            )
+            scored.columns[FLAGS] = flag_duplicates(scored.columns[FLAGS], ids, duplicated)
         arrays = [scored.columns[f.name] for f in fields]
         ok = np.asarray(scored.columns[PROBABILITY].is_valid())
         for name, reference in bins.items():
@@ -174,6 +184,7 @@ def score_frame(
     rows_seen: Any,
     bins: dict[str, Bins] | None = None,
     source: str = "input",
+    duplicated: pa.Array | None = None,
 ) -> tuple[DataFrame, pa.Schema]:
     """The scored rows of a Spark DataFrame of baseline records, partition by partition.
 
@@ -200,11 +211,12 @@ def score_frame(
             contributions=contributions,
             source=source,
             rows_seen=rows_seen,
+            duplicated=duplicated,
         )
 
     # pyspark's type stubs leave out the type-hinted iterator form used here.
     udf = cast(Any, F.arrow_udf)(scored_batches, from_arrow_type(produced).simpleString())
-    read = [c for c in frame.columns if c in RECORD_COLUMNS or c in (PROBLEMS, FLAGS)]
+    read = [c for c in frame.columns if c in RECORD_COLUMNS or c in (PROBLEMS, FLAGS, PATIENT_ID)]
     replaced = {f.name for f in fields}
     kept = [c for c in frame.columns if c not in replaced]
     scored = frame.select(*kept, udf(F.struct(*read)).alias(SCORED))
@@ -226,6 +238,7 @@ def score_on_spark(
     bins: dict[str, Bins] | None,
     chunk_size: int,
     contributions: bool,
+    duplicated: pa.Array | None = None,
 ) -> tuple[SummaryState, dict[str, Any]]:
     """Score a Parquet file with Spark into a Parquet folder at ``output``; returns the totals
     and what Spark did: its master and the rows its workers ran through the model (the rows of
@@ -255,6 +268,7 @@ def score_on_spark(
             rows_seen=rows_seen,
             bins=bins,
             source=str(source.path),
+            duplicated=duplicated,
         )
         scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
         try:

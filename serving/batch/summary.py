@@ -94,6 +94,8 @@ class SummaryState:
     rows_scored: int = 0
     rows_with_problems: int = 0
     rows_flagged: int = 0
+    #: Rows whose patient id another row holds too (counted once, before scoring).
+    rows_with_duplicate_ids: int = 0
     bands: Counter[str] = field(default_factory=Counter)
     problems: Counter[str] = field(default_factory=Counter)
     eligibility: Counter[str] = field(default_factory=Counter)
@@ -195,6 +197,7 @@ class ScoreSummary:
     rows_with_problems: int
     problems: dict[str, int]
     rows_flagged: int
+    rows_with_duplicate_ids: int
     probability: dict[str, Any]
     population: dict[str, Any]
     drift: dict[str, Any]
@@ -226,6 +229,11 @@ class ScoreSummary:
             f"rows with problems (no probability): {self.rows_with_problems:,}",
             *(f"  {count:,}  {reason}" for reason, count in list(self.problems.items())[:10]),
         ]
+        if self.rows_with_duplicate_ids:
+            lines.append(
+                f"rows whose patient_id another row holds too (flagged, still scored): "
+                f"{self.rows_with_duplicate_ids:,}"
+            )
         if quantiles:
             lines.append(
                 f"probability: mean {self.probability['mean']:.3f}, median {quantiles['0.5']:.3f}"
@@ -255,6 +263,7 @@ def summarise(
         rows_with_problems=state.rows_with_problems,
         problems=dict(state.problems.most_common()),
         rows_flagged=state.rows_flagged,
+        rows_with_duplicate_ids=state.rows_with_duplicate_ids,
         probability=state.probability_report(),
         population=state.population_report(),
         drift=drift_report(bins, state.drift, state.rows_scored, drift_source),

@@ -229,3 +229,63 @@ def test_output_naming_an_input_table_is_refused(raw: Path, name: str) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {raw / name}")
     assert snapshot(raw) == before
+
+
+@pytest.mark.slow
+def test_a_csv_baseline_goes_through_every_command_and_a_damaged_model_is_refused(
+    development_cohort: Path,
+    validation_cohort: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from features.io import write_table
+    from training.data import load_cohort
+
+    home = tmp_path / "mlruns"
+    monkeypatch.setenv("MRBS_HOME", str(home))
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    development = write_table(pd.read_parquet(development_cohort), tmp_path / "dev.csv")
+    validation = write_table(pd.read_parquet(validation_cohort), tmp_path / "val.csv")
+    from_csv = load_cohort(development, eligible_only=True)
+    from_parquet = load_cohort(development_cohort, eligible_only=True)
+    assert (from_csv.y == from_parquet.y).all()
+    assert from_csv.excluded == from_parquet.excluded
+
+    quick = Path("configs/quick.yaml").resolve()
+    trained = invoke("train", "--cohort", development, "--config", quick)
+    assert trained.exit_code == 0, trained.output
+    uri = "models:/mrbs-sri4/1"
+    on_csv = invoke("evaluate", "--model", uri, "--cohort", validation, "--config", quick)
+    on_parquet = invoke(
+        "evaluate", "--model", uri, "--cohort", validation_cohort, "--config", quick
+    )
+    assert on_csv.exit_code == on_parquet.exit_code == 0, on_csv.output + on_parquet.output
+    assert json.loads(on_csv.stdout)["metrics"] == json.loads(on_parquet.stdout)["metrics"]
+    scored = invoke("score", validation, "--out", tmp_path / "scored.csv", "--model", uri)
+    assert scored.exit_code == 0, scored.output
+    assert len(pd.read_csv(tmp_path / "scored.csv")) == len(pd.read_csv(validation))
+
+    # One byte of the registered pipeline changed in the store: every reader refuses it.
+    from mlflow import MlflowClient
+
+    from infra import store
+    from infra.settings import Settings
+
+    store.configure(Settings(home=home))
+    location = MlflowClient().get_model_version_download_uri("mrbs-sri4", "1")
+    pipeline = Path(location.removeprefix("file://")) / "artifacts" / "pipeline.skops"
+    data = bytearray(pipeline.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pipeline.write_bytes(bytes(data))
+    for command in (
+        ("score", validation, "--out", tmp_path / "again.csv", "--model", uri),
+        ("serve", "--model", uri, "--port", 9),
+    ):
+        refused = invoke(*command)
+        assert refused.exit_code == 2, refused.output
+        assert "Traceback" not in refused.output
+        assert (
+            "model mrbs-sri4 version 1: artifacts/pipeline.skops does not match the digest "
+            "recorded at registration" in refused.output
+        )
+    assert not (tmp_path / "again.csv").exists()

@@ -19,12 +19,15 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from features.record import FIELDS
 from features.reference import parse_reference, reference_bins
+from infra.settings import Settings
 from serving.batch import BatchError, score, summary_path
+from serving.batch.chunks import DUPLICATE_FLAG
 from serving.batch.drift import PSI_MAJOR, psi
 from tests.conftest import RECALIBRATED_LOGISTIC, TRAINED, ModelStore
 
@@ -309,7 +312,9 @@ def test_spark_engine_matches_the_local_engine_running_the_model_once_per_row(
     model_store: ModelStore, records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cohort = tmp_path / "cohort.parquet"
-    pq.write_table(pq.read_table(records).slice(0, 300), cohort, row_group_size=60)
+    frame = pd.read_parquet(records).head(300)
+    frame.loc[290:294, "patient_id"] = frame.loc[0:4, "patient_id"].to_numpy()  # 10 rows
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), cohort, row_group_size=60)
     # Small splits, so the cohort is read as several partitions and order is put to the test.
     monkeypatch.setenv(
         "PYSPARK_SUBMIT_ARGS", "--conf spark.sql.files.maxPartitionBytes=16384 pyspark-shell"
@@ -336,3 +341,44 @@ def test_spark_engine_matches_the_local_engine_running_the_model_once_per_row(
     assert on_spark.population == on_one.population
     assert on_spark.probability == on_one.probability
     assert on_spark.engine_details == {"master": "local[2]", "rows_through_model": 300}
+    assert on_spark.rows_with_duplicate_ids == on_one.rows_with_duplicate_ids == 10
+    assert got["flags"].str.contains(DUPLICATE_FLAG, regex=False).sum() == 10
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_duplicate_patient_ids_are_flagged_and_counted(
+    model_store: ModelStore, records: Path, tmp_path: Path, suffix: str
+) -> None:
+    frame = pd.read_parquet(records).head(40)
+    frame.loc[[5, 6, 7], "patient_id"] = frame.loc[4, "patient_id"]
+    frame.loc[30, "patient_id"] = frame.loc[31, "patient_id"]
+    given = tmp_path / f"duplicates{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(given, index=False)
+    else:
+        frame.to_parquet(given, index=False)
+    out = tmp_path / f"scored{suffix}"
+    summary = score(given, out, model_uri=WITH_BINS, settings=model_store.settings, chunk_size=7)
+    scored = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    flagged = scored["flags"].fillna("").str.contains(DUPLICATE_FLAG, regex=False)
+    assert flagged.tolist() == [i in {4, 5, 6, 7, 30, 31} for i in range(40)]
+    assert summary.rows_with_duplicate_ids == 6
+    assert summary.rows_flagged >= 6
+    assert scored.loc[flagged, "probability"].notna().all()  # flagged, still scored
+    assert "rows whose patient_id another row holds too" in summary.describe()
+
+
+def test_a_folder_given_as_input_is_named_as_a_folder(
+    model_store: ModelStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    (folder / "baseline.parquet").write_bytes(b"")
+    _assert_refused(folder, tmp_path / "out.parquet", model_store, "is a folder, not a table")
+
+
+def test_scoring_where_no_store_exists_creates_none(records: Path, tmp_path: Path) -> None:
+    home = tmp_path / "mlruns"
+    with pytest.raises(BatchError, match="no MRBS model store at"):
+        score(records, tmp_path / "out.parquet", model_uri=WITH_BINS, settings=Settings(home=home))
+    assert not home.exists()
