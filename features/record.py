@@ -49,6 +49,12 @@ class FieldSpec:
         return self.units.canonical.symbol
 
     @property
+    def label(self) -> str:
+        """The short name a person reads (forms, charts); a field without one in `LABELS` is
+        shown by its name, so a newly declared field is never left out of a display."""
+        return LABELS.get(self.name) or self.name.replace("_", " ").capitalize()
+
+    @property
     def has_alternative_units(self) -> bool:
         return bool(self.units.alternatives)
 
@@ -369,6 +375,53 @@ CONTEXT: Final[tuple[FieldSpec, ...]] = (
         role="context",
     ),
 )
+
+#: What a person reads for each field (`FieldSpec.label`).
+LABELS: Final[Mapping[str, str]] = {
+    "sledai_2k": "SLEDAI-2K",
+    "c3": "Complement C3",
+    "c4": "Complement C4",
+    "igg": "IgG",
+    "anti_dsdna": "Anti-dsDNA",
+    "anti_dsdna_cutoff": "Anti-dsDNA assay cut-off",
+    "iga": "IgA",
+    "age": "Age",
+    "sex": "Sex",
+    "disease_duration": "Disease duration",
+    "sdi": "SLICC/ACR damage index (SDI)",
+    "prednisone_mg_day": "Prednisone-equivalent dose",
+    "immunosuppressant": "Immunosuppressant use",
+    "antimalarial": "Antimalarial use",
+    "smoking_current": "Current smoker",
+    "proteinuria": "Proteinuria",
+    "anti_sm_positive": "Anti-Sm positive",
+    "blys": "BLyS (BAFF)",
+    "platelets": "Platelets",
+    "leukocytes": "Leukocytes",
+    "creatinine": "Creatinine",
+    "renal_involvement": "Renal involvement",
+    "musculoskeletal_involvement": "Musculoskeletal involvement",
+    "mucocutaneous_involvement": "Mucocutaneous involvement",
+    "c3_lower_limit": "C3 lower reference limit",
+    "c4_lower_limit": "C4 lower reference limit",
+    "acr_1997_criteria": "Fulfils ACR 1997 criteria",
+    "refractory": "Refractory disease",
+    "malignancy_5y": "Malignancy within 5 years",
+    "primary_immunodeficiency": "Primary immunodeficiency",
+    "prior_cyclophosphamide": "Any cyclophosphamide",
+    "prior_rituximab": "Any rituximab",
+    "chronic_infection_suppressive_therapy": "Suppressive therapy for chronic infection",
+    "infection_hospitalisation_60d": "Hospitalised for infection (60 days)",
+    "parenteral_antibiotics_60d": "Parenteral antibiotics (60 days)",
+    "substance_abuse_365d": "Drug or alcohol abuse (365 days)",
+    "hiv_positive": "HIV positive",
+    "hbsag_positive": "HBsAg positive",
+    "hbcab_positive": "HBcAb positive",
+    "hcv_antibody_positive": "Hepatitis C antibody positive",
+    "anaphylaxis_biologics": "Anaphylaxis to contrast or biologics",
+    "suicide_risk": "Serious suicide risk",
+    "ethnicity": "Ethnicity",
+}
 
 FIELDS: Final[tuple[FieldSpec, ...]] = (
     PREDICTORS + ORGANS + SEROLOGY_LIMITS + INCLUSION + EXCLUSIONS + CONTEXT

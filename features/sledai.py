@@ -58,6 +58,100 @@ DESCRIPTOR_WEIGHTS: Final[Mapping[str, int]] = MappingProxyType(
 
 DESCRIPTORS: Final[tuple[str, ...]] = tuple(DESCRIPTOR_WEIGHTS)
 
+DESCRIPTOR_DEFINITIONS: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        "seizure": ("Seizure", "Recent onset; excludes metabolic, infectious or drug causes."),
+        "psychosis": (
+            "Psychosis",
+            "Altered ability to function from a severe disturbance in the perception of reality "
+            "(hallucinations, incoherence, loose associations, impoverished or illogical "
+            "thinking, bizarre, disorganised or catatonic behaviour); excludes uraemia and drugs.",
+        ),
+        "organic_brain_syndrome": (
+            "Organic brain syndrome",
+            "Altered mental function with impaired orientation, memory or other intellectual "
+            "function, rapid onset and fluctuating features; excludes metabolic, infectious or "
+            "drug causes.",
+        ),
+        "visual_disturbance": (
+            "Visual disturbance",
+            "Retinal changes of SLE (cytoid bodies, retinal haemorrhages, serous exudate or "
+            "haemorrhage in the choroid, or optic neuritis); excludes hypertension, infection "
+            "or drugs.",
+        ),
+        "cranial_nerve_disorder": (
+            "Cranial nerve disorder",
+            "New onset of sensory or motor neuropathy involving cranial nerves.",
+        ),
+        "lupus_headache": (
+            "Lupus headache",
+            "Severe, persistent headache, possibly migrainous, not responding to narcotic "
+            "analgesia.",
+        ),
+        "cerebrovascular_accident": (
+            "Cerebrovascular accident",
+            "New onset of cerebrovascular accident(s); excludes arteriosclerosis.",
+        ),
+        "vasculitis": (
+            "Vasculitis",
+            "Ulceration, gangrene, tender finger nodules, periungual infarction, splinter "
+            "haemorrhages, or biopsy or angiogram proof of vasculitis.",
+        ),
+        "arthritis": (
+            "Arthritis",
+            "At least 2 joints with pain and signs of inflammation (tenderness, swelling or "
+            "effusion).",
+        ),
+        "myositis": (
+            "Myositis",
+            "Proximal muscle aching or weakness with raised CPK or aldolase, EMG changes or a "
+            "biopsy showing myositis.",
+        ),
+        "urinary_casts": ("Urinary casts", "Heme-granular or red blood cell casts."),
+        "haematuria": (
+            "Haematuria",
+            "More than 5 red blood cells per high-power field; excludes stone, infection or "
+            "other cause.",
+        ),
+        "proteinuria": ("Proteinuria", "More than 0.5 g/24 h."),
+        "pyuria": (
+            "Pyuria",
+            "More than 5 white blood cells per high-power field; excludes infection.",
+        ),
+        "rash": ("Rash", "Inflammatory-type rash."),
+        "alopecia": ("Alopecia", "Abnormal, patchy or diffuse loss of hair."),
+        "mucosal_ulcers": ("Mucosal ulcers", "Oral or nasal ulceration."),
+        "pleurisy": (
+            "Pleurisy",
+            "Pleuritic chest pain with pleural rub or effusion, or pleural thickening.",
+        ),
+        "pericarditis": (
+            "Pericarditis",
+            "Pericardial pain with at least one of rub, effusion, or ECG or echocardiogram "
+            "confirmation.",
+        ),
+        "low_complement": (
+            "Low complement",
+            "CH50, C3 or C4 below the lower limit of normal of the testing laboratory.",
+        ),
+        "increased_dna_binding": (
+            "Increased DNA binding",
+            "Anti-dsDNA above the normal range of the testing laboratory.",
+        ),
+        "fever": ("Fever", "Above 38 °C; excludes infectious causes."),
+        "thrombocytopenia": (
+            "Thrombocytopenia",
+            "Fewer than 100 x 10^9 platelets/L; excludes drug causes.",
+        ),
+        "leukopenia": (
+            "Leukopenia",
+            "Fewer than 3 x 10^9 white blood cells/L; excludes drug causes.",
+        ),
+    }
+)
+"""Descriptor name -> (label, definition), as the Gladman 2002 scoring sheet defines each:
+present at the visit or in the preceding 10 days."""
+
 DESCRIPTOR_COLUMNS: Final[Mapping[str, str]] = MappingProxyType(
     {name: f"{SLEDAI_PREFIX}{name}" for name in DESCRIPTOR_WEIGHTS}
 )
