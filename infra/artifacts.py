@@ -38,5 +38,7 @@ REFITS_DIGEST_TAG: Final = "mrbs.refits_sha256"
 BENTO_MLFLOW_MODEL: Final = "mlflow_model"
 #: The bootstrap refits, beside it.
 BENTO_REFITS: Final = "interval/refits.skops"
+#: The model card (HTML), which the clinician page links to.
+BENTO_MODEL_CARD: Final = "model_card.html"
 #: Metadata key listing the skops types reviewed for the refits.
 BENTO_REFIT_TYPES: Final = "interval_trusted_types"

@@ -20,6 +20,7 @@ from typing import Any, Final
 from infra import store
 from infra.artifacts import (
     BENTO_MLFLOW_MODEL,
+    BENTO_MODEL_CARD,
     BENTO_REFIT_TYPES,
     BENTO_REFITS,
     MANIFEST_TAG,
@@ -50,6 +51,7 @@ BENTO_SOURCES: Final = (
     "infra/**/*.py",
     "serving/**/*.py",
     "serving/**/*.json",
+    "serving/http/page/static/*",
 )
 SERVICE: Final = "serving.http.service:MRBSService"
 
@@ -138,7 +140,21 @@ def import_model(settings: Settings, model_uri: str = DEFAULT_MODEL_URI) -> str:
                 target = Path(imported.path_of(BENTO_REFITS))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(refits, target)
+            card = _model_card(str(metadata["model_card"]), Path(folder) / "card")
+            if card is not None:
+                shutil.copyfile(card, imported.path_of(BENTO_MODEL_CARD))
     return str(imported.tag)
+
+
+def _model_card(uri: str, folder: Path) -> Path | None:
+    """The model card (HTML) at ``uri``, downloaded into ``folder``; None when the version has
+    none (the clinician page then says so instead of linking to it)."""
+    if not uri:
+        return None
+    import mlflow
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
 
 
 def runtime_requirements() -> list[str]:
