@@ -3,9 +3,9 @@
 `Guard` decides every refusal of a request, after authentication, in one place:
 
 - Authentication: bearer tokens are stored as SHA-256 digests (never in clear) and compared in
-  constant time; every route except the health probes answers 401 without a valid token. The
-  token file is read again whenever it changes, so callers are added and revoked without a
-  restart (`TokenFile`).
+  constant time; every route except the health probes and the clinician page's own files
+  (`is_open`) answers 401 without a valid token. The token file is read again whenever it
+  changes, so callers are added and revoked without a restart (`TokenFile`).
 - Requests: a body must be declared as JSON (415 otherwise) and must not repeat a key (400
   naming it: JSON parsers keep the last value silently).
 - Limits: bodies over the configured size get 413, more requests in flight than allowed get
@@ -48,6 +48,10 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS: Final = frozenset({"/livez", "/readyz", "/healthz"})
 READINESS_PATH: Final = "/readyz"
+#: The clinician page (`serving.http.page`) and what it reads before a token is given; none
+#: carries patient data. Its SLEDAI-2K calculator takes a patient's findings and is not open.
+OPEN_PAGE_PATHS: Final = frozenset({"/ui", "/ui/", "/ui/form.json", "/ui/model-card"})
+OPEN_PAGE_PREFIX: Final = "/ui/static/"
 MODEL_VERSION_HEADER: Final = b"x-mrbs-model-version"
 #: Media types of request bodies, by route prefix; the first matching prefix decides.
 BODY_TYPES: Final = (
@@ -64,6 +68,13 @@ GUARD_ANSWERS: Final = {
     429: "Too many requests in flight (MRBS_MAX_CONCURRENCY); retry after Retry-After seconds.",
     504: "No answer within the configured time (MRBS_TIMEOUT_SECONDS); the work was cancelled.",
 }
+
+
+def is_open(path: str) -> bool:
+    """Whether ``path`` is answered without a token: health probes and the page's own files."""
+    if path in OPEN_PATHS or path in OPEN_PAGE_PATHS:
+        return True
+    return path.startswith(OPEN_PAGE_PREFIX) and "/.." not in path
 
 
 def token_digest(token: str) -> str:
@@ -263,6 +274,9 @@ class Guard:
             if scope["path"] == READINESS_PATH and problem is not None:
                 await _respond(send, 503, f"not ready: {problem}", uuid.uuid4().hex)
                 return
+            await self.app(scope, receive, send)
+            return
+        if is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex

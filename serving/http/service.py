@@ -37,6 +37,7 @@ from scoring import bundle
 from scoring.intervals import IntervalEstimator
 from scoring.scorer import Scorer
 from serving.http import logs
+from serving.http.page import PAGE_PATH, page_app
 from serving.http.respond import interval_of, model_ref, predict_batch, predict_record
 from serving.http.schemas import (
     BatchRequest,
@@ -164,6 +165,7 @@ def build_service(settings: ServingSettings) -> Any:
             estimator = self.intervals.result()
             return describe(scorer, 0 if estimator is None else len(estimator))
 
+    cast(Any, MRBSService).mount_asgi_app(page_app(settings), path=PAGE_PATH)
     cast(Any, MRBSService).add_asgi_middleware(Guard, settings=settings, readiness=readiness)
     return MRBSService
 
