@@ -9,7 +9,7 @@ DEVELOP := $(VENV)/.develop-installed
 WORK := work/demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev demo ui lint test test-fast bench clean
+.PHONY: help setup setup-dev browser demo ui lint test test-fast bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,7 +46,14 @@ lint: setup-dev ## ruff (lint and format) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint ## set up, lint, type-check and run the whole test suite, slow tests included (CI)
+# The clinician page's tests drive the system's Chromium (Playwright's own download is not used).
+BROWSER_HELP := no Chromium found: install Debian's (as root: apt-get install -y chromium chromium-driver; .ci/run does this)
+
+browser: ## check that the headless Chromium the page's browser tests drive is installed
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ echo "$(BROWSER_HELP)" >&2; exit 1; }
+
+test: lint browser ## set up, lint, type-check and run the whole test suite, slow tests included (CI)
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: setup-dev ## the quick tests only (no servers, Spark, Bento builds or trainings)
