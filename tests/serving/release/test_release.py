@@ -17,6 +17,8 @@ from tests.serving.http.served import MODEL_URI, ServedModel
 
 pytestmark = pytest.mark.slow
 
+PAGE_FILES = ("", "static/page.js", "static/page.css", "form.json", "model-card")
+
 
 def test_a_released_bento_serves_the_same_answers_without_mlflow(
     served_model: ServedModel, tmp_path: Path
@@ -44,8 +46,12 @@ def test_a_released_bento_serves_the_same_answers_without_mlflow(
             headers=served_model.headers,
         )
         described = httpx.post(f"{service.url}/model", json={}, headers=served_model.headers)
+        page = [httpx.get(f"{service.url}/ui/{path}") for path in PAGE_FILES]
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"]["version"] == served_model.version
     assert described.json()["version"] == served_model.version
     assert described.json()["interval_refits"] > 0  # the refits travel with the Bento
     assert not (tmp_path / "empty" / "mlflow.db").exists()
+    # The clinician page and the model card it links to travel with the Bento too.
+    assert [response.status_code for response in page] == [200] * len(PAGE_FILES)
+    assert "Intended use" in page[-1].text
