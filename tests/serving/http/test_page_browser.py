@@ -162,7 +162,7 @@ def percent(probability: float) -> str:
     return f"{probability * 100:.1f} %"
 
 
-def test_the_example_patient_gets_predicts_answer(
+def test_the_example_patient_through_the_form_shows_predicts_answer(
     page: Page, live_service: RunningService, served_model: ServedModel
 ) -> None:
     use_token(page, served_model.token)
