@@ -243,7 +243,6 @@ def test_a_csv_baseline_goes_through_every_command_and_a_damaged_model_is_refuse
 
     home = tmp_path / "mlruns"
     monkeypatch.setenv("MRBS_HOME", str(home))
-    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
     development = write_table(pd.read_parquet(development_cohort), tmp_path / "dev.csv")
     validation = write_table(pd.read_parquet(validation_cohort), tmp_path / "val.csv")
     from_csv = load_cohort(development, eligible_only=True)
