@@ -57,18 +57,22 @@ REGISTERED_META: Final = "registered_model_meta"
 #: Types outside skops' defaults that MRBS pipelines hold, each reviewed: MRBS's own feature
 #: steps; numpy dtypes and scipy's B-splines (and its array-conversion alias) inside
 #: SplineTransformer; scikit-learn's private calibration and histogram-boosting parts; XGBoost's
-#: booster and its scikit-learn wrapper. A pipeline holding anything else is refused.
+#: booster and its scikit-learn wrapper; a site's update of a parent model (`SiteUpdate`, plain
+#: floats and arrays) and scikit-learn's `FrozenEstimator`, which only holds the fitted parent
+#: classifier. A pipeline holding anything else is refused.
 TRUSTED_TYPES: Final = frozenset(
     {
         "features.pipeline.BaselineFeatures",
         "features.pipeline.ClinicalTerms",
         "features.pipeline.MedianImputer",
         "numpy.dtype",
+        "scoring.site_update.SiteUpdate",
         "scipy._lib.array_api_compat.numpy._aliases.asarray",
         "scipy.interpolate._bsplines.BSpline",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.frozen._frozen.FrozenEstimator",
         "xgboost.core.Booster",
         "xgboost.sklearn.XGBClassifier",
     }

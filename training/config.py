@@ -72,6 +72,36 @@ class Gate(_Strict):
     require_positive_net_benefit: bool = True
 
 
+class Updating(_Strict):
+    """Taking a registered model to a new site (`mrbs update`, `training.updating`)."""
+
+    alpha: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="Level of each likelihood-ratio test of the closed testing procedure "
+        "(Vergouwe et al., Stat Med 2017), which keeps the overall type I error near it.",
+    )
+    revision_penalties: list[float] = Field(
+        [0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0],
+        min_length=1,
+        description="Ridge penalties tried for the revision's deviations from the parent's "
+        "coefficients, chosen by cross-validated log-likelihood on the local cohort.",
+    )
+    site_model_prefix: str = Field(
+        "mrbs-sri4-",
+        pattern=r"^[a-z0-9_\-]*$",
+        description="A site model is registered as this prefix followed by the site's name.",
+    )
+
+    @model_validator(mode="after")
+    def _positive_penalties(self) -> Updating:
+        bad = [p for p in self.revision_penalties if not p > 0]
+        if bad:
+            raise ValueError(f"revision_penalties: every penalty must be > 0; got {bad}")
+        return self
+
+
 class TrainingConfig(_Strict):
     """Everything one `mrbs train` run needs; logged with the run so it can be reproduced."""
 
@@ -88,6 +118,7 @@ class TrainingConfig(_Strict):
     validation: Validation = Validation()
     sample_size: SampleSize = SampleSize()
     gate: Gate = Gate()
+    updating: Updating = Updating()
 
     @model_validator(mode="after")
     def _unique_names(self) -> TrainingConfig:
