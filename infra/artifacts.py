@@ -21,6 +21,11 @@ REFITS_ARTIFACT: Final = "interval/refits.skops"
 #: The model card, as Markdown and as a standalone HTML page.
 MODEL_CARD_MARKDOWN: Final = "model_card/model_card.md"
 MODEL_CARD_HTML: Final = "model_card/model_card.html"
+#: The validation card of an external validation or a site update, as Markdown and HTML.
+VALIDATION_CARD_MARKDOWN: Final = "validation_card/validation_card.md"
+VALIDATION_CARD_HTML: Final = "validation_card/validation_card.html"
+#: A site update: the parent validated on the local cohort before updating, under this folder.
+BEFORE_UPDATE_FOLDER: Final = "before_update"
 
 # -- registry tags on a model version ---------------------------------------------------------
 
@@ -31,6 +36,8 @@ MODEL_CARD_TAG: Final = "mrbs.model_card"
 MANIFEST_TAG: Final = "mrbs.artifact_manifest"
 #: SHA-256 of the interval refits file, when the version's run has one.
 REFITS_DIGEST_TAG: Final = "mrbs.refits_sha256"
+VALIDATION_CARD_TAG: Final = "mrbs.validation_card"
+VALIDATION_CARD_BEFORE_TAG: Final = "mrbs.validation_card.before_update"
 
 # -- a model in the BentoML store -------------------------------------------------------------
 

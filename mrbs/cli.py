@@ -51,15 +51,36 @@ def simulate(
     fmt: Annotated[
         str, typer.Option("--format", help="File format of the tables: csv or parquet.")
     ] = "csv",
+    response_rate: Annotated[
+        float | None,
+        typer.Option(help="A shifted site: its share of responders (default: BLISS, 50.6 %)."),
+    ] = None,
+    effect_scale: Annotated[
+        float,
+        typer.Option(help="A shifted site: multiplies the strongest predictors' effects."),
+    ] = 1.0,
 ) -> None:
     """Simulate a treated cohort calibrated to the BLISS trials, as raw tables."""
+    from pydantic import ValidationError
+
     from simulator import simulate as run_simulation
     from simulator import write_tables
+    from simulator.site_shift import SiteShift, shifted_config
 
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format: {fmt!r} is not csv or parquet")
+    config = None
+    if response_rate is not None or effect_scale != 1.0:
+        try:
+            shift = SiteShift(response_rate=response_rate, effect_scale=effect_scale)
+        except ValidationError as error:
+            details = "; ".join(
+                f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in error.errors()
+            )
+            raise _fail(details) from None
+        config = shifted_config(shift)
     started = time.perf_counter()
-    cohort = run_simulation(n, seed)
+    cohort = run_simulation(n, seed, config=config)
     fmt_literal: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
     paths = write_tables(cohort, out, fmt=fmt_literal)
     elapsed = time.perf_counter() - started
@@ -162,11 +183,57 @@ def evaluate(
 
 
 @app.command()
+def update(
+    model: Annotated[str, typer.Option(help="Parent model URI, e.g. models:/mrbs-sri4/3.")],
+    cohort: Annotated[Path, typer.Option(help="Baseline table of the local (site) cohort.")],
+    site: Annotated[
+        str | None,
+        typer.Option(
+            help="Site name; the site model is mrbs-sri4-<site>. Default: the cohort file's name."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Validate a model at a new site and update it as little as the local data support."""
+    from mlflow.exceptions import MlflowException
+
+    from features.io import TableError
+    from infra.store import ModelNotFoundError
+    from scoring import ModelIntegrityError, ModelLoadError
+    from training.data import CohortError
+    from training.update import UpdateError
+    from training.update import update as run_update
+
+    started = time.perf_counter()
+    try:
+        result = run_update(model, cohort, _config(config), Settings(), site=site, echo=typer.echo)
+    except (
+        TableError,
+        CohortError,
+        UpdateError,
+        MlflowException,
+        ModelNotFoundError,
+        ModelLoadError,
+        ModelIntegrityError,
+    ) as error:
+        raise _fail(str(error)) from None
+    typer.echo(result.to_json())
+    typer.echo(
+        f"promote it with: mrbs promote {result.registered.version} --name "
+        f"{result.registered.name} ({time.perf_counter() - started:.0f} s)"
+    )
+
+
+@app.command()
 def promote(
     version: Annotated[
         str,
         typer.Argument(help="Version to make the champion: a number, or an alias like @candidate."),
     ],
+    name: Annotated[
+        str | None,
+        typer.Option(help="Registered model, e.g. a site model; default the configured one."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Move the `champion` alias to a version, only if its promotion gate passes."""
@@ -178,14 +245,15 @@ def promote(
 
     settings = Settings()
     loaded = _config(config)
+    model_name = name or loaded.registered_model
     store.configure(settings)
     try:
         if version.startswith("@"):
-            version = resolve_alias(loaded.registered_model, version[1:])
-        run_promotion(loaded.registered_model, version, loaded)
+            version = resolve_alias(model_name, version[1:])
+        run_promotion(model_name, version, loaded)
     except (PromotionRefusedError, MlflowException) as error:
         raise _fail(str(error)) from None
-    typer.echo(f"{loaded.registered_model} version {version} is now the champion")
+    typer.echo(f"{model_name} version {version} is now the champion")
 
 
 ModelOption = Annotated[

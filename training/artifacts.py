@@ -9,8 +9,11 @@ from training import plots
 from training.validate import ValidationReport
 
 
-def log_validation(report: ValidationReport, folder: Path) -> None:
-    """Write the report's tables and plots into ``folder`` and log them to the active run."""
+def log_validation(
+    report: ValidationReport, folder: Path, artifact_path: str | None = None
+) -> None:
+    """Write the report's tables and plots into ``folder`` and log them to the active run
+    (under ``artifact_path`` when given, else at the run's root)."""
     import mlflow
 
     validation = folder / "validation"
@@ -45,4 +48,4 @@ def log_validation(report: ValidationReport, folder: Path) -> None:
     plots.effects_plot(
         report.effects, "odds ratio of SRI-4 response (log scale)", plot_folder / "effects.png"
     )
-    mlflow.log_artifacts(str(folder))
+    mlflow.log_artifacts(str(folder), artifact_path=artifact_path)

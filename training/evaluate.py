@@ -2,8 +2,9 @@
 
 The model is loaded exactly as logged; nothing is refitted. The report is the one training
 produces (discrimination, calibration, Brier, decision curve, subgroups, effects), with
-bootstrap percentile intervals of the fixed model's performance, logged as a run in the
-``<experiment>-external`` experiment and written to a local folder.
+bootstrap percentile intervals of the fixed model's performance (`training.validate`), logged
+as a run in the ``<experiment>-external`` experiment with its tables, plots and validation card
+(`training.validation_card`, Markdown and HTML).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from features.pipeline import model_input
 from infra import store
 from infra.settings import Settings
 from scoring.loading import load
+from training import validation_card
 from training.artifacts import log_validation
 from training.config import TrainingConfig
 from training.data import load_cohort
@@ -32,6 +34,7 @@ class EvaluationResult:
     report: ValidationReport
     gate: GateResult
     excluded: dict[str, int]
+    validation_card: str
 
     def to_json(self) -> str:
         report = self.report
@@ -47,7 +50,7 @@ class EvaluationResult:
         ):
             low, high = report.interval(name)
             metrics[name] = {
-                "estimate": round(report.apparent[name], 4),
+                "estimate": round(report.headline(name), 4),
                 "lower": round(low, 4),
                 "upper": round(high, 4),
             }
@@ -61,6 +64,7 @@ class EvaluationResult:
                 "metrics": metrics,
                 "gate_passed": self.gate.passed,
                 "gate_reasons": self.gate.reasons,
+                "validation_card": self.validation_card,
             },
             indent=2,
         )
@@ -76,7 +80,7 @@ def evaluate(
     X = model_input(cohort.frame, scorer.fields)
     report = validate(scorer.pipeline, X, cohort.y, cohort.frame, config, refit=None)
     gate = evaluate_gate(
-        dict(report.apparent),
+        {name: report.headline(name) for name in report.apparent},
         report.decision_curve,
         config,
         sample_size_met=True,
@@ -96,4 +100,17 @@ def evaluate(
         mlflow.set_tags(gate.tags())
         with tempfile.TemporaryDirectory() as folder:
             log_validation(report, Path(folder))
-    return EvaluationResult(model_uri, run.info.run_id, report, gate, cohort.excluded)
+        card = validation_card.log(
+            validation_card.CardContext(
+                title=f"Validation card: {scorer.identity.uri} on {cohort_path.name}",
+                model=scorer.identity.uri,
+                cohort=str(cohort_path),
+                cohort_hash=cohort.content_hash,
+                excluded=cohort.excluded,
+                report=report,
+                gate=gate,
+                resamples=config.validation.bootstrap_resamples,
+                run_id=run.info.run_id,
+            )
+        )
+    return EvaluationResult(model_uri, run.info.run_id, report, gate, cohort.excluded, card)

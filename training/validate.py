@@ -29,6 +29,13 @@ distribution of an out-of-sample estimate; like the cross-validated one it leave
 variability of refitting, which only their two-stage bootstrap would add. Harrell: as
 `training.bootstrap` describes. Apparent AUROC: DeLong.
 
+External validation of a fixed model (``refit`` None, `mrbs evaluate`, `mrbs update`): each
+metric is the value measured on the cohort, with the percentile bootstrap interval over
+resamples of its patients, the predictions held fixed (`fixed_prediction_intervals`). Percentile
+intervals stay within each metric's range (an AUROC within [0, 1], an O/E ratio above 0); the
+ICI, whose resampled values run above the sample's own, has its interval moved down by that bias
+and kept at or above 0. The DeLong interval of the AUROC is logged beside it.
+
 Harrell's figures are still logged, under ``harrell_``. The hyperparameters are tuned once on
 all patients and held fixed in the refits and folds, so every estimate leaves out the optimism
 of tuning itself (small for grids of a few values).
@@ -159,6 +166,7 @@ class ValidationReport:
     subgroups: pd.DataFrame
     effects: pd.DataFrame
     cross_validated: dict[str, MetricSummary] | None = None
+    measured: dict[str, MetricSummary] | None = None
 
     def estimates(self, name: str) -> dict[str, Estimate]:
         """Every estimate available for metric ``name``, by method."""
@@ -173,6 +181,9 @@ class ValidationReport:
                 found[HARRELL] = Estimate(HARRELL, harrell.corrected, harrell.lower, harrell.upper)
             else:
                 found[APPARENT] = Estimate(APPARENT, harrell.apparent, harrell.lower, harrell.upper)
+        if not self.internal and self.measured is not None and name in self.measured:
+            fixed = self.measured[name]
+            found[APPARENT] = Estimate(APPARENT, fixed.apparent, fixed.lower, fixed.upper)
         if self.cross_validated is not None and name in self.cross_validated:
             cv = self.cross_validated[name]
             found[CROSS_VALIDATED] = Estimate(CROSS_VALIDATED, cv.apparent, cv.lower, cv.upper)
@@ -324,17 +335,20 @@ def validate(
     curve_p = p if out_of_fold is None else np.asarray(out_of_fold, dtype=float)
     resamples = config.validation.bootstrap_resamples
     bootstrap = None
-    if resamples > 0:
+    measured = None
+    if resamples > 0 and refit is not None:
         bootstrap = optimism_corrected(
-            refit if refit is not None else (lambda _X, _y: pipeline),
+            refit,
             _predict,
             X,
             y,
             n_resamples=resamples,
             seed=config.seed,
-            n_jobs=config.n_jobs if refit is not None else 1,
+            n_jobs=config.n_jobs,
             keep_models=keep_models,
         )
+    elif resamples > 0:
+        measured = fixed_prediction_intervals(y, p, n_resamples=resamples, seed=config.seed)
     cross_validated = None
     if refit is not None and out_of_fold is not None:
         cross_validated = _cross_validated(y, curve_p, config)
@@ -353,6 +367,7 @@ def validate(
         ),
         effects=interquartile_odds_ratios(pipeline, X),
         cross_validated=cross_validated,
+        measured=measured,
     )
 
 
