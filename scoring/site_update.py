@@ -10,12 +10,16 @@ and x the inputs its classifier sees, the updated log-odds are:
 | 0 | original | LP | none |
 | 1 | recalibration in the large | a + LP (LP as offset) | a |
 | 2 | logistic recalibration | a + b LP | a, b |
-| 3 | revision | LP + a + x'd, ridge penalty on d | a and one d per input |
+| 3 | revision | a + b LP + x'd, ridge penalty on d | a, b and one d per input |
 
-Revision keeps the parent's coefficients as an offset and re-estimates a deviation d from them,
-shrunk towards 0 (towards the parent) by a ridge penalty: with little evidence the revised model
-stays close to the parent. The inputs are the classifier's own (for the spline logistic family
-the standardised spline encoding), so d adjusts each coefficient on the scale it was fitted on.
+Revision keeps the parent's coefficients, rescaled by b, and re-estimates a deviation d from
+them, shrunk towards 0 by a ridge penalty: with little evidence the revised model stays close to
+the logistically recalibrated parent (shrinking towards the parent itself would keep the too
+extreme coefficients a slope below 1 asks to temper). The inputs are the classifier's own (for
+the spline logistic family the standardised spline encoding), so d adjusts each coefficient on
+the scale it was fitted on. When LP is a linear function of x (a logistic parent), unpenalised
+revision is the same model as a full refit of the intercept and every coefficient: p + 1 free
+parameters, b and d sharing one direction (the Newton steps take the minimum-norm solution).
 
 `SiteUpdate` is the last step of an updated pipeline, so the updated model is still one MRBS
 pipeline (feature derivation, imputation, encoding, classifier) and every way MRBS answers
@@ -139,8 +143,8 @@ class SiteUpdate(ClassifierMixin, BaseEstimator):
         Ridge penalty on the revision's deviations d (method 3 only); 0 is plain maximum
         likelihood.
 
-    Learned: ``intercept_`` (a), ``slope_`` (b; 1 unless method 2), ``coef_`` (d; zeros unless
-    method 3), ``log_likelihood_`` on the data it was fitted on, ``converged_``.
+    Learned: ``intercept_`` (a), ``slope_`` (b; 1 for methods 0 and 1), ``coef_`` (d; zeros
+    unless method 3), ``log_likelihood_`` on the data it was fitted on, ``converged_``.
     """
 
     def __init__(self, estimator: Any = None, method: int = ORIGINAL, penalty: float = 0.0) -> None:
@@ -184,9 +188,10 @@ class SiteUpdate(ClassifierMixin, BaseEstimator):
             fit = fit_logistic(np.column_stack([ones, lp]), y_arr)
             self.intercept_, self.slope_ = float(fit.coef[0]), float(fit.coef[1])
         else:
-            ridge = np.r_[0.0, np.full(k, float(self.penalty))]
-            fit = fit_logistic(np.column_stack([ones, design]), y_arr, offset=lp, penalty=ridge)
-            self.intercept_, self.coef_ = float(fit.coef[0]), np.asarray(fit.coef[1:], dtype=float)
+            ridge = np.r_[0.0, 0.0, np.full(k, float(self.penalty))]
+            fit = fit_logistic(np.column_stack([ones, lp, design]), y_arr, penalty=ridge)
+            self.intercept_, self.slope_ = float(fit.coef[0]), float(fit.coef[1])
+            self.coef_ = np.asarray(fit.coef[2:], dtype=float)
         self.log_likelihood_ = fit.log_likelihood
         self.converged_ = fit.converged
         return self

@@ -19,8 +19,9 @@ freedom), each at the same level alpha. The sequence of the paper:
 A method is only chosen once the most extensive update was shown to be better than every less
 extensive one before it, so the chance of updating a model that needs no update stays near
 alpha. The likelihood of the revision in the tests is the unpenalised maximum-likelihood one,
-as in the paper; the revision actually applied, when chosen, is shrunk towards the parent's
-coefficients by a ridge penalty chosen by cross-validated log-likelihood on the local cohort.
+as in the paper; the revision actually applied, when chosen, is shrunk towards the logistically
+recalibrated parent by a ridge penalty chosen by cross-validated log-likelihood on the local
+cohort.
 
 Revision is available where it is defined: when the parent's linear predictor is a linear
 function of the inputs its classifier sees (the logistic family: then every lower method is
@@ -144,8 +145,8 @@ class ClosedTest:
             out.append(f"  intercept {fit.intercept_:+.3f}, slope {fit.slope_:.3f}")
         elif self.chosen == REVISION:
             out.append(
-                f"  intercept {fit.intercept_:+.3f}, {len(fit.coef_)} coefficient deviations "
-                f"shrunk with ridge penalty {fit.penalty:g}"
+                f"  intercept {fit.intercept_:+.3f}, slope {fit.slope_:.3f}, {len(fit.coef_)} "
+                f"coefficient deviations shrunk with ridge penalty {fit.penalty:g}"
             )
         return out
 

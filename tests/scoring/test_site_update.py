@@ -72,8 +72,10 @@ def test_revision_is_shrunk_towards_the_parent(parent: FrozenEstimator) -> None:
     y = (np.random.default_rng(7).random(N) < expit(X @ revised)).astype(int)
     free = SiteUpdate(parent, 3, penalty=0.0).fit(X, y)
     shrunk = SiteUpdate(parent, 3, penalty=1e5).fit(X, y)
-    assert free.coef_[1] == pytest.approx(0.5, abs=0.06)
-    assert abs(shrunk.coef_[1]) < abs(free.coef_[1]) / 2
+    # b and d share one direction without a penalty: compare the fitted log-odds instead.
+    revised_lp = free.decision_function(X)
+    assert np.corrcoef(revised_lp, X @ revised)[0, 1] > 0.999
+    assert abs(shrunk.coef_[1]) < 0.1
     assert free.log_likelihood_ > shrunk.log_likelihood_
 
 
