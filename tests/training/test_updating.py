@@ -69,6 +69,7 @@ def test_the_closed_test_finds_the_update_each_shift_needs(
     assert chosen.count(expected) >= 8, chosen
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(30, 300),
