@@ -176,6 +176,8 @@ def update(
 
     site = site if site is not None else default_site(cohort_path)
     name = site_model_name(site, config)
+    # Refitting an update is a few Newton steps: worker processes would cost more than they save.
+    config = config.model_copy(update={"n_jobs": 1})
     store.configure(settings)
     scorer = load(model_uri, settings)
     cohort = load_cohort(cohort_path, eligible_only=config.eligible_only)
