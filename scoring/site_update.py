@@ -42,7 +42,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 ORIGINAL: Final = 0
 RECALIBRATION_IN_THE_LARGE: Final = 1
@@ -162,19 +164,24 @@ class SiteUpdate(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(f"penalty: {self.penalty!r} is not a finite number >= 0")
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_class = False
+        return tags
+
     def fit(self, X: Any, y: npt.ArrayLike) -> SiteUpdate:
         self._check_params()
-        design = np.asarray(X, dtype=float)
-        y_arr = np.asarray(y)
-        if design.ndim != 2 or len(design) != len(y_arr):
+        design, labels = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(labels)
+        kind = type_of_target(labels, input_name="y", raise_unknown=True)
+        if kind != "binary":
             raise ValueError(
-                f"X and y: X must be two-dimensional with one row per outcome; got X of shape "
-                f"{design.shape} and {len(y_arr)} outcome(s)"
+                "y: Only binary classification is supported. The type of the target is "
+                f"{kind}; an update needs responders and non-responders."
             )
-        if not np.isin(y_arr, (0, 1)).all():
-            raise ValueError("y must contain only 0 and 1")
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = design.shape[1]
+        self.classes_, encoded = np.unique(labels, return_inverse=True)
+        y_arr = encoded.astype(np.int64)
         lp = linear_predictor(self.estimator, design)
         n, k = design.shape
         self.intercept_, self.slope_, self.coef_ = 0.0, 1.0, np.zeros(k)
@@ -199,7 +206,7 @@ class SiteUpdate(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> FloatArray:
         """The updated log-odds of response."""
         check_is_fitted(self, "log_likelihood_")
-        design = np.asarray(X, dtype=float)
+        design = validate_data(self, X, reset=False, dtype=np.float64)
         lp = linear_predictor(self.estimator, design)
         return np.asarray(self.intercept_ + self.slope_ * lp + design @ self.coef_, dtype=float)
 
@@ -207,5 +214,6 @@ class SiteUpdate(ClassifierMixin, BaseEstimator):
         p = expit(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X: Any) -> npt.NDArray[np.int64]:
-        return np.asarray(self.decision_function(X) > 0, dtype=np.int64)
+    def predict(self, X: Any) -> npt.NDArray[Any]:
+        positive = self.decision_function(X) > 0
+        return np.asarray(self.classes_[positive.astype(np.int64)])

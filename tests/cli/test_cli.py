@@ -288,3 +288,23 @@ def test_a_csv_baseline_goes_through_every_command_and_a_damaged_model_is_refuse
             "recorded at registration" in refused.output
         )
     assert not (tmp_path / "again.csv").exists()
+
+
+def test_simulate_a_shifted_site_rejects_an_impossible_rate(tmp_path: Path) -> None:
+    result = invoke("simulate", "--n", 10, "--out", tmp_path / "x", "--response-rate", 1.5)
+    assert result.exit_code == 2
+    assert "error: --response-rate:" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_update_refuses_an_unusable_site_name_before_reading_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MRBS_HOME", str(tmp_path / "mlruns"))
+    result = invoke(
+        "update", "--model", "models:/mrbs-sri4/1", "--cohort", tmp_path / "none.parquet",
+        "--site", "Site B",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "error: --site: 'Site B' is not a usable site name" in result.stderr
+    assert not (tmp_path / "mlruns").exists()

@@ -9,13 +9,23 @@ import pytest
 import statsmodels.api as sm
 from scipy.special import expit, logit
 from sklearn.base import clone
+from sklearn.dummy import DummyClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from scoring.bundle import TRUSTED_TYPES, dump_reviewed, load_reviewed
 from scoring.site_update import SiteUpdate, fit_logistic
 
 N = 20_000
+#: A parent that answers for inputs of any shape (the prevalence), so scikit-learn's checks can
+#: feed the update any data.
+_ANY_SHAPE_PARENT = FrozenEstimator(
+    DummyClassifier(strategy="prior").fit(np.zeros((4, 1)), [0, 1, 1, 0])
+)
+#: Recalibrating a parent that knows nothing cannot reach the accuracy
+#: `check_classifiers_train` asks for; only revision re-estimates the effects themselves.
+_CANNOT_LEARN = {"check_classifiers_train": "recalibrates an uninformative parent"}
 BETA = np.array([0.8, -0.5, 0.3])
 
 
@@ -103,3 +113,11 @@ def test_bad_parameters_name_the_field(parent: FrozenEstimator, kwargs: dict, fi
     X, y = _data(9)
     with pytest.raises(ValueError, match=field):
         SiteUpdate(**{"estimator": parent, **kwargs}).fit(X, y)
+
+
+@parametrize_with_checks(
+    [SiteUpdate(_ANY_SHAPE_PARENT, method, 1.0) for method in (0, 1, 2, 3)],
+    expected_failed_checks=lambda e: _CANNOT_LEARN if e.method < 3 else {},
+)
+def test_the_estimator_contract(estimator: SiteUpdate, check: object) -> None:
+    check(estimator)  # type: ignore[operator]
