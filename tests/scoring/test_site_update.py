@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -119,5 +120,5 @@ def test_bad_parameters_name_the_field(parent: FrozenEstimator, kwargs: dict, fi
     [SiteUpdate(_ANY_SHAPE_PARENT, method, 1.0) for method in (0, 1, 2, 3)],
     expected_failed_checks=lambda e: _CANNOT_LEARN if e.method < 3 else {},
 )
-def test_the_estimator_contract(estimator: SiteUpdate, check: object) -> None:
-    check(estimator)  # type: ignore[operator]
+def test_the_estimator_contract(estimator: SiteUpdate, check: Callable[[SiteUpdate], None]) -> None:
+    check(estimator)
