@@ -14,6 +14,9 @@ from training.gate import GateResult
 from training.validate import ValidationReport, validate
 from training.validation_card import CardContext, html, markdown
 
+#: Fits a model and runs the bootstrap: with the slow tests.
+pytestmark = pytest.mark.slow
+
 CONFIG = load_config().model_copy(
     update={"validation": load_config().validation.model_copy(update={"bootstrap_resamples": 40})}
 )
