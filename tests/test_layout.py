@@ -85,6 +85,7 @@ def _third_party() -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_importing_the_packages_changes_neither_the_environment_nor_the_warning_filters() -> None:
     """Third-party libraries do both on import (pandera sets SPARK_LOCAL_IP, statsmodels adds
     filters): they are imported first, and only what MRBS's own modules then change counts."""

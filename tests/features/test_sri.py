@@ -461,6 +461,7 @@ def patients(draw: st.DrawFn) -> tuple[Assessment | None, Any, bool]:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(cohort=st.lists(patients(), max_size=30), k=st.integers(4, 8))
 def test_frame_agrees_with_scalar(

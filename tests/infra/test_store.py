@@ -15,6 +15,7 @@ from infra import store
 from infra.settings import Settings
 
 
+@pytest.mark.slow
 def test_configuring_one_store_does_not_capture_the_next(tmp_path: Path) -> None:
     first, second = Settings(home=tmp_path / "a"), Settings(home=tmp_path / "b")
     store.configure(first)

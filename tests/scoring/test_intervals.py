@@ -27,6 +27,7 @@ def test_identical_refits_give_the_probability_itself(fitted: Fitted) -> None:
     np.testing.assert_allclose([lower[0], upper[0]], [probability[0]] * 2, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_bounds_are_the_percentiles_of_each_refits_own_answer(cohort: ModellingCohort) -> None:
     pipeline = fit("logistic_spline", cohort, "core")
     X = cohort.inputs("core")

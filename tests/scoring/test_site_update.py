@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from scoring.bundle import TRUSTED_TYPES, dump_reviewed, load_reviewed
 from scoring.site_update import SiteUpdate, fit_logistic
@@ -116,9 +117,30 @@ def test_bad_parameters_name_the_field(parent: FrozenEstimator, kwargs: dict, fi
         SiteUpdate(**{"estimator": parent, **kwargs}).fit(X, y)
 
 
-@parametrize_with_checks(
-    [SiteUpdate(_ANY_SHAPE_PARENT, method, 1.0) for method in (0, 1, 2, 3)],
-    expected_failed_checks=lambda e: _CANNOT_LEARN if e.method < 3 else {},
-)
+def _contract_checks() -> list[Any]:
+    """scikit-learn's estimator checks for each method, without the array-API check (SiteUpdate
+    makes no array-API claim, and the check would only skip)."""
+    cases = []
+    for method in (0, 1, 2, 3):
+        estimator = SiteUpdate(_ANY_SHAPE_PARENT, method, 1.0)
+        expected = _CANNOT_LEARN if method < 3 else {}
+        for case in estimator_checks_generator(
+            estimator, expected_failed_checks=expected, mark="xfail"
+        ):
+            check = case.values[1] if hasattr(case, "values") else case[1]
+            if "array_api" not in getattr(check, "func", check).__name__:
+                cases.append(case)
+    return cases
+
+
+def _case_id(value: Any) -> str:
+    if isinstance(value, SiteUpdate):
+        return f"method{value.method}"
+    function = getattr(value, "func", value)
+    keywords = ",".join(f"{k}={v}" for k, v in getattr(value, "keywords", {}).items())
+    return f"{function.__name__}({keywords})" if keywords else function.__name__
+
+
+@pytest.mark.parametrize(("estimator", "check"), _contract_checks(), ids=_case_id)
 def test_the_estimator_contract(estimator: SiteUpdate, check: Callable[[SiteUpdate], None]) -> None:
     check(estimator)
