@@ -33,6 +33,8 @@ ORGAN_ITEMS: Final[Mapping[str, tuple[str, ...]]] = {
     "musculoskeletal_involvement": ("arthritis", "myositis"),
     "mucocutaneous_involvement": ("rash", "alopecia", "mucosal_ulcers"),
 }
+#: One input resource: its FHIRPath expression, its JSON, and its Bundle fullUrl (if any).
+Entry = tuple[str, Any, str | None]
 READ_TYPES: Final = frozenset(
     {"Patient", "Observation", "Condition", "MedicationStatement", "MedicationRequest"}
 )
@@ -200,7 +202,35 @@ def _reference(resource: Any, full_url: str | None) -> str:
     return full_url or resource.get_resource_type()
 
 
-def parse(entries: Iterable[tuple[str, Any, str | None]]) -> Facts:
+def bundle_entries(bundle: Any, prefix: str = "Bundle") -> tuple[list[Entry], list[Issue]]:
+    """(expression, resource, fullUrl) of each entry of a Bundle, or the issues why not."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        return [], [Issue(prefix, "structure", "a FHIR Bundle is expected")]
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        return [], [Issue(f"{prefix}.entry", "structure", "entry must be a list")]
+    if len(entries) > m.MAX_BUNDLE_ENTRIES:
+        return [], [
+            Issue(
+                f"{prefix}.entry",
+                "too-costly",
+                f"more than {m.MAX_BUNDLE_ENTRIES} entries; a cohort belongs in "
+                "`mrbs cohort build` with a Bulk FHIR export",
+            )
+        ]
+    found: list[Entry] = []
+    issues: list[Issue] = []
+    for position, entry in enumerate(entries):
+        where = f"{prefix}.entry[{position}]"
+        if not isinstance(entry, dict) or "resource" not in entry:
+            issues.append(Issue(where, "structure", "an entry needs a resource"))
+            continue
+        full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+        found.append((f"{where}.resource", entry["resource"], full_url))
+    return found, issues
+
+
+def parse(entries: Iterable[Entry]) -> Facts:
     """Facts from (FHIRPath expression, resource as JSON, fullUrl) triples of one patient."""
     facts = Facts()
     for expression, raw, full_url in entries:
@@ -320,7 +350,6 @@ def _read_observation(resource: Any, source: Source, facts: Facts) -> None:
                 f"{source.expression}.code",
                 "code-invalid",
                 "LOINC code not used by MRBS; see the mapping in features/fhir/mapping.py",
-                "warning",
             )
         )
 

@@ -52,6 +52,11 @@ READINESS_PATH: Final = "/readyz"
 #: carries patient data. Its SLEDAI-2K calculator takes a patient's findings and is not open.
 OPEN_PAGE_PATHS: Final = frozenset({"/ui", "/ui/", "/ui/form.json", "/ui/model-card"})
 OPEN_PAGE_PREFIX: Final = "/ui/static/"
+#: CDS Hooks: discovery is open; the services authenticate by the EHR's JWT
+#: (`serving.http.cds_auth`) instead of a bearer token, under the same checks, limits and audit.
+CDS_PREFIX: Final = "/cds-services"
+#: Where an app behind `Guard` leaves what the audit line should say (caller, feedback counts).
+AUDIT_SCOPE_KEY: Final = "mrbs.audit"
 MODEL_VERSION_HEADER: Final = b"x-mrbs-model-version"
 #: Media types of request bodies, by route prefix; the first matching prefix decides.
 BODY_TYPES: Final = (
@@ -276,13 +281,15 @@ class Guard:
                 return
             await self.app(scope, receive, send)
             return
-        if is_open(scope["path"]):
+        cds = _is_cds(scope)
+        if is_open(scope["path"]) or cds == "open":
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
         started = time.perf_counter()
         state: dict[str, Any] = {"status": 0, "version": "", "body": b""}
-        caller = self._caller(scope)
+        scope[AUDIT_SCOPE_KEY] = state
+        caller = "cds-hooks" if cds == "jwt" else self._caller(scope)
         try:
             if caller is None:
                 await self._refuse(
@@ -390,8 +397,11 @@ class Guard:
         started: float,
     ) -> None:
         status = int(state["status"])
+        caller = state.get("caller") or caller
+        extra = {"feedback": state["feedback"]} if "feedback" in state else {}
         self.audit.write(
             {
+                **extra,
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "request_id": request_id,
                 "caller": caller or "-",
@@ -402,6 +412,14 @@ class Guard:
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }
         )
+
+
+def _is_cds(scope: Scope) -> str:
+    """'open' for CDS Hooks discovery and CORS preflights, 'jwt' for the services, '' else."""
+    path = str(scope.get("path", ""))
+    if path != CDS_PREFIX and not path.startswith(CDS_PREFIX + "/"):
+        return ""
+    return "open" if path == CDS_PREFIX or scope.get("method") == "OPTIONS" else "jwt"
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -37,6 +37,8 @@ from scoring import bundle
 from scoring.intervals import IntervalEstimator
 from scoring.scorer import Scorer
 from serving.http import logs
+from serving.http.ehr import ehr_app
+from serving.http.explain import INTENDED_USE
 from serving.http.page import PAGE_PATH, page_app
 from serving.http.respond import interval_of, model_ref, predict_batch, predict_record
 from serving.http.schemas import (
@@ -56,10 +58,6 @@ log = logging.getLogger("mrbs.service")
 SERVICE_NAME: Final = "mrbs-sri4-service"
 #: Patients of one /predict_batch request scored per step (a few milliseconds each).
 BATCH_CHUNK: Final = 50
-INTENDED_USE: Final = (
-    "Probability of an SRI-4 response at week 48 of belimumab 10 mg/kg IV for an adult with "
-    "active, refractory SLE, from baseline data; supports, does not replace, clinical judgement."
-)
 
 
 class ModelUnavailableError(bentoml.exceptions.BentoMLException):
@@ -166,6 +164,7 @@ def build_service(settings: ServingSettings) -> Any:
             return describe(scorer, 0 if estimator is None else len(estimator))
 
     cast(Any, MRBSService).mount_asgi_app(page_app(settings), path=PAGE_PATH)
+    cast(Any, MRBSService).mount_asgi_app(ehr_app(settings), path="/")
     cast(Any, MRBSService).add_asgi_middleware(Guard, settings=settings, readiness=readiness)
     return MRBSService
 

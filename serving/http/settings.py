@@ -43,6 +43,11 @@ class ServingSettings(BaseSettings):
         "imports the registry's version and passes its tag; a built Bento carries it).",
     )
     workers: int = Field(1, ge=1, description="Service worker processes (MRBS_WORKERS).")
+    cds_issuers: Path | None = Field(
+        None,
+        description="CDS Hooks issuer allow-list (MRBS_CDS_ISSUERS): JSON mapping each EHR's "
+        "'iss' to its JWK Set and browser origins; none: every CDS Hooks call is refused.",
+    )
 
     @property
     def resolved_tokens_file(self) -> Path:
