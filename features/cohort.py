@@ -20,6 +20,7 @@ import pandas as pd
 
 from features import eligibility, sledai, sri, vocabulary
 from features import tables as t
+from features.fhir import bulk
 from features.io import SUFFIXES, TableError, atomic_path, find_table, read_table, write_table
 from features.labs import labs_at_visit
 from features.notes import SEPARATOR, join_notes
@@ -91,7 +92,14 @@ def check_output(folder: Path, out: Path) -> None:
 
 
 def build_cohort(folder: Path) -> Cohort:
-    """Build the baseline table from the raw tables in ``folder``."""
+    """Build the baseline table from the raw tables in ``folder``, or from the FHIR Bulk Data
+    export there (`features.fhir.bulk`); what the export's reading left aside is counted in the
+    summary's ``dropped``."""
+    if bulk.is_export(folder):
+        raw, dropped = bulk.read_export(folder)
+        cohort = assemble(raw[t.PATIENTS], raw[t.LABS], raw[t.ASSESSMENTS])
+        cohort.summary.dropped = {**dropped, **cohort.summary.dropped}
+        return cohort
     raw = read_raw_tables(folder)
     return assemble(raw[t.PATIENTS], raw[t.LABS], raw[t.ASSESSMENTS])
 

@@ -49,7 +49,10 @@ def simulate(
         int, typer.Option(help="Random seed; the same seed gives the same cohort.")
     ] = 0,
     fmt: Annotated[
-        str, typer.Option("--format", help="File format of the tables: csv or parquet.")
+        str,
+        typer.Option(
+            "--format", help="csv or parquet tables, or fhir (a FHIR Bulk Data export, NDJSON)."
+        ),
     ] = "csv",
     response_rate: Annotated[
         float | None,
@@ -67,8 +70,13 @@ def simulate(
     from simulator import write_tables
     from simulator.site_shift import SiteShift, shifted_config
 
-    if fmt not in ("csv", "parquet"):
-        raise _fail(f"--format: {fmt!r} is not csv or parquet")
+    formats: dict[str, Literal["csv", "parquet", "fhir"]] = {
+        "csv": "csv",
+        "parquet": "parquet",
+        "fhir": "fhir",
+    }
+    if fmt not in formats:
+        raise _fail(f"--format: {fmt!r} is not csv, parquet or fhir")
     config = None
     if response_rate is not None or effect_scale != 1.0:
         try:
@@ -81,7 +89,7 @@ def simulate(
         config = shifted_config(shift)
     started = time.perf_counter()
     cohort = run_simulation(n, seed, config=config)
-    fmt_literal: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
+    fmt_literal = formats[fmt]
     paths = write_tables(cohort, out, fmt=fmt_literal)
     elapsed = time.perf_counter() - started
     typer.echo(f"simulated {n} patients (seed {seed}) in {elapsed:.1f} s:")
@@ -92,7 +100,11 @@ def simulate(
 @cohort_app.command("build")
 def cohort_build(
     folder: Annotated[
-        Path, typer.Argument(help="Folder holding patients, labs and assessments (.csv/.parquet).")
+        Path,
+        typer.Argument(
+            help="Folder holding patients, labs and assessments (.csv/.parquet), or a FHIR "
+            "Bulk Data export (Patient.ndjson, Observation.ndjson, ...)."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Baseline table to write (.csv or .parquet).")],
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Final, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.fhir.bulk import write_export
 from features.io import atomic_path
 from simulator.cohort import SimulatedCohort
 
@@ -16,17 +17,24 @@ TABLES: Final = ("patients", "labs", "assessments", "truth")
 
 
 def write_tables(
-    cohort: SimulatedCohort, out_dir: Path, *, fmt: Literal["csv", "parquet"] = "csv"
+    cohort: SimulatedCohort, out_dir: Path, *, fmt: Literal["csv", "parquet", "fhir"] = "csv"
 ) -> list[Path]:
     """Write ``patients``, ``labs``, ``assessments`` and ``truth`` to ``out_dir``.
 
     Each file is written to a temporary file in ``out_dir`` and moved into place with
-    ``os.replace``, so a reader never sees a half-written table. Returns the four paths.
+    ``os.replace``, so a reader never sees a half-written table. Returns the paths. With
+    ``fmt="fhir"`` the first three are written as a FHIR Bulk Data export (one NDJSON file per
+    resource type, `features.fhir.bulk`) and ``truth`` as CSV beside it.
     """
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt: {fmt!r} is not supported (use 'csv' or 'parquet')")
+    if fmt not in ("csv", "parquet", "fhir"):
+        raise ValueError(f"fmt: {fmt!r} is not supported (use 'csv', 'parquet' or 'fhir')")
     out_dir = Path(out_dir)
     paths: list[Path] = []
+    if fmt == "fhir":
+        paths = write_export(cohort.patients, cohort.labs, cohort.assessments, out_dir)
+        with atomic_path(out_dir / "truth.csv") as temporary:
+            cohort.truth.to_csv(temporary, index=False)
+        return [*paths, out_dir / "truth.csv"]
     for name in TABLES:
         frame = getattr(cohort, name)
         path = out_dir / f"{name}.{fmt}"

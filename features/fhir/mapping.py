@@ -119,6 +119,10 @@ RECORD_TO_UCUM: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
 LAB_LOINC: Final[Mapping[str, str]] = MappingProxyType(
     {code: spec.name for spec in FIELDS for code in spec.loinc}
 )
+#: Record field -> its LOINC codes (the first is written when a table names the analyte).
+FIELD_LOINC: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {spec.name: spec.loinc for spec in FIELDS if spec.loinc}
+)
 #: Lab fields a text (``code.text`` or a coding's display) may name instead of a code.
 TEXT_NAMED_LABS: Final[Mapping[str, str]] = MappingProxyType(
     {name: "blys" for name in ("blys", "baff", "b-lymphocyte stimulator")}

@@ -234,21 +234,39 @@ def parse(entries: Iterable[Entry]) -> Facts:
     """Facts from (FHIRPath expression, resource as JSON, fullUrl) triples of one patient."""
     facts = Facts()
     for expression, raw, full_url in entries:
-        resource, issues = validate_resource(raw, expression)
-        facts.issues += issues
-        if resource is None or resource.get_resource_type() not in READ_TYPES:
-            continue
-        source = Source(_reference(resource, full_url), expression)
-        kind = resource.get_resource_type()
-        if kind == "Patient":
-            _read_patient(resource, source, facts)
-        elif kind == "Observation":
-            _read_observation(resource, source, facts)
-        elif kind == "Condition":
-            _read_condition(resource, source, facts)
-        else:
-            _read_medication(resource, source, facts)
+        read_resource(facts, expression, raw, full_url)
     return facts
+
+
+def read_resource(facts: Facts, expression: str, raw: Any, full_url: str | None = None) -> None:
+    """Add what one resource says to ``facts`` (its problems to ``facts.issues``)."""
+    resource, issues = validate_resource(raw, expression)
+    facts.issues += issues
+    if resource is None or resource.get_resource_type() not in READ_TYPES:
+        return
+    source = Source(_reference(resource, full_url), expression)
+    kind = resource.get_resource_type()
+    if kind == "Patient":
+        _read_patient(resource, source, facts)
+    elif kind == "Observation":
+        _read_observation(resource, source, facts)
+    elif kind == "Condition":
+        _read_condition(resource, source, facts)
+    else:
+        _read_medication(resource, source, facts)
+
+
+def subject_of(raw: Any) -> str | None:
+    """The id of the Patient a resource (as JSON) is about, or None."""
+    if not isinstance(raw, dict):
+        return None
+    if raw.get("resourceType") == "Patient":
+        return str(raw["id"]) if isinstance(raw.get("id"), str) else None
+    subject = raw.get("subject")
+    reference = subject.get("reference") if isinstance(subject, dict) else None
+    if isinstance(reference, str) and reference.startswith("Patient/"):
+        return reference.removeprefix("Patient/")
+    return None
 
 
 def _read_patient(resource: Any, source: Source, facts: Facts) -> None:
