@@ -4,56 +4,34 @@ an OperationOutcome or a 4xx, and every CDS Hooks refusal is its own test."""
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import time
 import uuid
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from serving.http.schemas import example_patient
 from tests.serving.http import cds_schema
+from tests.serving.http.ehr_helpers import (
+    FHIR,
+    INDEX,
+    ISSUER,
+    ORDER_SELECT,
+    ORIGIN,
+    PATIENT_VIEW,
+    Keys,
+    call,
+    example_bundle,
+    searchset,
+    today_bundle,
+)
 from tests.serving.http.served import ServedModel
 
 pytestmark = pytest.mark.slow
-
-ISSUER = "https://ehr.example.org"
-ORIGIN = "https://ehr.example.org"
-INDEX = "2025-06-02"
-FHIR = {"Content-Type": "application/fhir+json"}
-
-
-def _bundle() -> dict[str, Any]:
-    text = resources.files("serving.http").joinpath("example_patient.fhir.json").read_text()
-    return dict(json.loads(text))
-
-
-class Keys:
-    def __init__(self) -> None:
-        self.ec = ec.generate_private_key(ec.SECP384R1())
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def jwks(self) -> dict[str, Any]:
-        es = jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key(), as_dict=True)
-        rs = jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key(), as_dict=True)
-        return {"keys": [{**es, "kid": "es", "alg": "ES384"}, {**rs, "kid": "rs", "alg": "RS384"}]}
-
-    def token(self, audience: str, *, alg: str = "ES384", **changes: Any) -> str:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + 300}
-        claims["jti"] = uuid.uuid4().hex
-        claims.update(changes)
-        claims = {k: v for k, v in claims.items() if v is not None}
-        key = self.ec if alg == "ES384" else self.rsa
-        kid = "es" if alg == "ES384" else "rs"
-        return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +75,7 @@ def test_fhir_predict_equals_predict_on_the_json_patient(
 ) -> None:
     from fhir.resources.R4B.riskassessment import RiskAssessment
 
-    answer = _fhir_post(ehr, served_model, _bundle())
+    answer = _fhir_post(ehr, served_model, example_bundle())
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/fhir+json")
     resource = answer.json()
@@ -118,7 +96,7 @@ def test_fhir_predict_equals_predict_on_the_json_patient(
 
 
 def _with_observation(change: Any) -> dict[str, Any]:
-    bundle = _bundle()
+    bundle = example_bundle()
     for entry in bundle["entry"]:
         if entry["resource"].get("id") == "c3":
             change(entry["resource"])
@@ -158,7 +136,7 @@ def test_bad_observations_get_an_operation_outcome_naming_the_expression(
 def test_two_different_results_on_the_same_day_conflict(
     ehr: Any, served_model: ServedModel
 ) -> None:
-    bundle = _bundle()
+    bundle = example_bundle()
     twin = copy.deepcopy(bundle["entry"][_position(bundle, "c3")])
     twin["resource"]["id"] = "c3-again"
     twin["resource"]["valueQuantity"]["value"] = 0.95
@@ -169,7 +147,7 @@ def test_two_different_results_on_the_same_day_conflict(
 
 
 def test_the_same_result_twice_is_not_a_conflict(ehr: Any, served_model: ServedModel) -> None:
-    bundle = _bundle()
+    bundle = example_bundle()
     twin = copy.deepcopy(bundle["entry"][_position(bundle, "c3")])
     twin["resource"]["id"] = "c3-copy"
     twin["resource"]["valueQuantity"] = {
@@ -183,7 +161,7 @@ def test_the_same_result_twice_is_not_a_conflict(ehr: Any, served_model: ServedM
 
 
 def test_a_missing_required_value_is_named(ehr: Any, served_model: ServedModel) -> None:
-    bundle = _bundle()
+    bundle = example_bundle()
     del bundle["entry"][_position(bundle, "igg")]
     answer = _fhir_post(ehr, served_model, bundle)
     assert answer.status_code == 422
@@ -215,85 +193,13 @@ def test_what_is_not_a_usable_bundle_is_refused_with_4xx(
 def test_fhir_predict_needs_its_content_type_and_a_token(
     ehr: Any, served_model: ServedModel
 ) -> None:
-    text = json.dumps(_bundle())
+    text = json.dumps(example_bundle())
     plain_text = {**served_model.headers, "Content-Type": "text/plain"}
     assert ehr.post("/fhir/predict", content=text, headers=plain_text).status_code == 415
     assert ehr.post("/fhir/predict", content=text, headers=FHIR).status_code == 401
 
 
 # -- CDS Hooks ----------------------------------------------------------------------------------
-
-PATIENT_VIEW = "mrbs-sri4-patient-view"
-ORDER_SELECT = "mrbs-sri4-order-select"
-KEYS_BY_ID = {
-    "sledai-2k": "sledai",
-    "c3": "c3",
-    "c4": "c4",
-    "igg": "igg",
-    "anti-dsdna": "antiDsDna",
-    "iga": "iga",
-    "proteinuria": "proteinuria24h",
-    "sdi": "sdi",
-    "smoking": "smoking",
-    "anti-sm": "antiSm",
-}
-
-
-def _today_bundle() -> dict[str, Any]:
-    """The example Bundle with its observations dated today (a hook's index date)."""
-    bundle = _bundle()
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    for entry in bundle["entry"]:
-        if "effectiveDateTime" in entry["resource"]:
-            entry["resource"]["effectiveDateTime"] = today
-    return bundle
-
-
-def prefetch() -> dict[str, Any]:
-    """The example patient as an EHR answers MRBS's prefetch templates."""
-    found: dict[str, Any] = {"conditions": [], "medicationStatements": []}
-    for entry in _today_bundle()["entry"]:
-        resource = entry["resource"]
-        kind = resource["resourceType"]
-        if kind == "Patient":
-            found["patient"] = resource
-        elif kind == "Observation":
-            found[KEYS_BY_ID[resource["id"]]] = _searchset([resource])
-        elif kind == "Condition":
-            found["conditions"].append(resource)
-        else:
-            found["medicationStatements"].append(resource)
-    found["conditions"] = _searchset(found["conditions"])
-    found["medicationStatements"] = _searchset(found["medicationStatements"])
-    for key in (
-        "platelets",
-        "leukocytes",
-        "creatinine",
-        "blys",
-        "proteinuriaRatio",
-        "medicationRequests",
-    ):
-        found[key] = None
-    return found
-
-
-def _searchset(resources_: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources_],
-    }
-
-
-def call(hook: str = "patient-view", **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/1", "patientId": "example"},
-        "prefetch": prefetch(),
-    }
-    body.update(changes)
-    return body
 
 
 def _hook(client: Any, keys: Keys, service: str, body: Any, **token: Any) -> Any:
@@ -324,7 +230,7 @@ def test_patient_view_answers_a_card_with_the_probability(
     jsonschema.validate(answer.json(), cds_schema.RESPONSE)
     (card,) = answer.json()["cards"]
     headers = {**served_model.headers, **FHIR}
-    fhir = ehr.post("/fhir/predict", content=json.dumps(_today_bundle()), headers=headers).json()
+    fhir = ehr.post("/fhir/predict", content=json.dumps(today_bundle()), headers=headers).json()
     probability = fhir["prediction"][0]["probabilityDecimal"]
     assert f"{100 * probability:.0f} %" in card["summary"]
     assert len(card["summary"]) < 140
@@ -385,7 +291,7 @@ def test_order_select_answers_only_for_belimumab(ehr: Any, keys: Keys) -> None:
             "userId": "Practitioner/1",
             "patientId": "example",
             "selections": ["MedicationRequest/draft-1"],
-            "draftOrders": _searchset([draft]),
+            "draftOrders": searchset([draft]),
         }
         answer = _hook(ehr, keys, ORDER_SELECT, call("order-select", context=context))
         assert answer.status_code == 200, answer.text
