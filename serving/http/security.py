@@ -282,14 +282,14 @@ class Guard:
             await self.app(scope, receive, send)
             return
         cds = _is_cds(scope)
-        if is_open(scope["path"]) or cds == "open":
+        if is_open(scope["path"]) or cds == "preflight":
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
         started = time.perf_counter()
         state: dict[str, Any] = {"status": 0, "version": "", "body": b""}
         scope[AUDIT_SCOPE_KEY] = state
-        caller = "cds-hooks" if cds == "jwt" else self._caller(scope)
+        caller = {"jwt": "cds-hooks", "open": "-"}.get(cds) or self._caller(scope)
         try:
             if caller is None:
                 await self._refuse(
@@ -415,11 +415,14 @@ class Guard:
 
 
 def _is_cds(scope: Scope) -> str:
-    """'open' for CDS Hooks discovery and CORS preflights, 'jwt' for the services, '' else."""
+    """For CDS Hooks paths: 'preflight' (CORS, passed through), 'open' (discovery: no token,
+    audited) or 'jwt' (the services: their JWT is checked behind `Guard`); '' elsewhere."""
     path = str(scope.get("path", ""))
     if path != CDS_PREFIX and not path.startswith(CDS_PREFIX + "/"):
         return ""
-    return "open" if path == CDS_PREFIX or scope.get("method") == "OPTIONS" else "jwt"
+    if scope.get("method") == "OPTIONS":
+        return "preflight"
+    return "open" if path == CDS_PREFIX else "jwt"
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
