@@ -88,8 +88,23 @@ def test_simulate_writes_the_four_tables(simulated: Path) -> None:
 def test_simulate_rejects_an_unknown_format(tmp_path: Path) -> None:
     result = invoke("simulate", "--n", 10, "--out", tmp_path / "x", "--format", "xlsx")
     assert result.exit_code == 2
-    assert "error: --format: 'xlsx' is not csv or parquet" in result.stderr
+    assert "error: --format: 'xlsx' is not csv, parquet or fhir" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_simulated_bulk_fhir_export_builds_like_its_tables(tmp_path: Path) -> None:
+    for fmt in ("csv", "fhir"):
+        simulated = invoke(
+            "simulate", "--n", 20, "--seed", SEED, "--out", tmp_path / fmt, "--format", fmt
+        )
+        assert simulated.exit_code == 0, simulated.stderr
+    assert (tmp_path / "fhir" / "Observation.ndjson").exists()
+    built = {}
+    for fmt in ("csv", "fhir"):
+        result = invoke("cohort", "build", tmp_path / fmt, "--out", tmp_path / f"{fmt}.csv")
+        assert result.exit_code == 0, result.stderr
+        built[fmt] = (tmp_path / f"{fmt}.csv").read_text()
+    assert built["fhir"] == built["csv"]
 
 
 def test_build_writes_table_and_summary_and_prints_the_summary(raw: Path, out_dir: Path) -> None:
