@@ -24,6 +24,8 @@ from serving.http import explain
 from serving.http.schemas import PredictionResponse
 
 PAGE_PATH: Final = "/ui/"
+#: The model card the clinician page serves (`serving.http.page`), open like the page.
+MODEL_CARD_PATH: Final = "/ui/model-card"
 _PATIENT: Final = "{{context.patientId}}"
 
 
@@ -193,8 +195,8 @@ def prefetched_entries(call: Call) -> list[Entry]:
     return found
 
 
-def _source(version: str, name: str) -> dict[str, str]:
-    return {"label": f"MRBS {name}, version {version}"}
+def _source(base: str, version: str, name: str) -> dict[str, str]:
+    return {"label": f"MRBS {name}, version {version} (model card)", "url": base + MODEL_CARD_PATH}
 
 
 def _links(base: str) -> list[dict[str, str]]:
@@ -210,7 +212,7 @@ def prediction_card(
         "summary": explain.summary(response),
         "indicator": explain.indicator(response),
         "detail": explain.detail(response, base + PAGE_PATH),
-        "source": _source(response.model.version, response.model.name),
+        "source": _source(base, response.model.version, response.model.name),
         "links": _links(base),
     }
 
@@ -231,7 +233,7 @@ def problem_card(
         "summary": "MRBS: no belimumab response estimate; required data missing or invalid",
         "indicator": "warning",
         "detail": "\n".join(lines),
-        "source": _source(version, name),
+        "source": _source(base, version, name),
         "links": _links(base),
     }
 

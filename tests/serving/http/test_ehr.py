@@ -240,6 +240,16 @@ def test_patient_view_answers_a_card_with_the_probability(
     assert "Intended use" in card["detail"]
     assert "interval" in card["detail"]
     assert card["links"][0]["url"] == "http://mrbs.test/ui/"
+    assert card["source"]["url"] == "http://mrbs.test/ui/model-card"
+
+
+def test_the_model_card_the_cards_link_is_served_without_a_token(
+    ehr: Any, served_model: ServedModel
+) -> None:
+    answer = ehr.get("/ui/model-card")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    assert f"mrbs-sri4 v{served_model.version}" in answer.text
 
 
 def test_a_patient_outside_the_population_gets_a_warning_card(ehr: Any, keys: Keys) -> None:
