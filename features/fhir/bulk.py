@@ -28,7 +28,7 @@ import pandas as pd
 
 from features import tables as t
 from features.fhir import mapping as m
-from features.fhir.read import Facts, in_window, patient_fields, read_resource, subject_of
+from features.fhir.read import Facts, in_window, loads, patient_fields, read_resource, subject_of
 from features.io import TableError, atomic_path
 from features.labs import analyte_lookup
 from features.sledai import DESCRIPTOR_COLUMNS, DESCRIPTORS
@@ -85,7 +85,7 @@ def read_export(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
             continue
         for number, line in _lines(path):
             try:
-                raw = json.loads(line)
+                raw = loads(line)
             except ValueError:
                 dropped[f"{path.name}: lines that are not JSON"] += 1
                 continue

@@ -104,7 +104,6 @@ UCUM_UNITS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
         "platelets": {"10*9/L": "10^9/L", "10*3/uL": "10^3/uL"},
         "leukocytes": {"10*9/L": "10^9/L", "10*3/uL": "10^3/uL"},
         "creatinine": {"umol/L": "umol/L", "mg/dL": "mg/dL"},
-        "prednisone_mg_day": {"mg/d": "mg/day"},
     }
 )
 #: The record spelling -> its UCUM code, for writing FHIR (the first UCUM code of each).

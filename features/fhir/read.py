@@ -14,6 +14,7 @@ Nothing here echoes a patient's value: messages name the field, the expression a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,21 @@ def _model(resource_type: str) -> Any:
     return get_fhir_model_class(resource_type)
 
 
+def _is_resource(model: Any) -> bool:
+    from fhir.resources.R4B.resource import Resource
+
+    return isinstance(model, type) and issubclass(model, Resource)
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as FHIR allows it: NaN and Infinity are not numbers FHIR can carry."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def _path(expression: str, loc: Sequence[Any]) -> str:
     text = expression
     for part in loc:
@@ -149,6 +165,8 @@ def validate_resource(raw: Any, expression: str) -> tuple[Any | None, list[Issue
     try:
         model = _model(kind)
     except (KeyError, ValueError, AttributeError, ImportError):
+        model = None
+    if model is None or not _is_resource(model):
         return None, [Issue(expression, "not-supported", "not an R4 resource type")]
     try:
         return model.model_validate(raw), []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from typing import Any, Final
 
@@ -32,7 +31,7 @@ from starlette.routing import Route
 
 from features.fhir import mapping
 from features.fhir.mapping import Issue
-from features.fhir.read import Extraction, Facts, bundle_entries, parse, record_at
+from features.fhir.read import Extraction, Facts, bundle_entries, loads, parse, record_at
 from features.schema import patient_model
 from serving.http import cds
 from serving.http.cds_auth import TokenRefusedError, Verifier, load_issuers
@@ -72,7 +71,7 @@ async def _body(request: Request) -> tuple[Any, Issue | None]:
     if media not in JSON_TYPES:
         return None, Issue("", "not-supported", f"send {FHIR_JSON} (or application/json)")
     try:
-        return json.loads(await request.body()), None
+        return loads(await request.body()), None
     except (ValueError, UnicodeDecodeError):
         return None, Issue("", "structure", "the body is not JSON")
 

@@ -19,6 +19,7 @@ from features.fhir.read import (
     bundle_entries,
     completed_years,
     duration_years,
+    loads,
     parse,
     record_at,
     validate_resource,
@@ -225,6 +226,19 @@ def test_a_structurally_invalid_resource_is_reported_without_its_value() -> None
     assert model is None
     assert issues[0].expression == "Bundle.entry[3].resource.valueQuantity.value"
     assert "SENTINEL" not in issues[0].message
+
+
+@pytest.mark.parametrize("kind", ["Quantity", "Element", "FHIRAbstractModel", "observation", ""])
+def test_what_is_not_a_resource_type_is_refused(kind: str) -> None:
+    model, issues = validate_resource({"resourceType": kind}, "Bundle.entry[0].resource")
+    assert model is None
+    assert [issue.code for issue in issues] == ["not-supported"]
+
+
+@pytest.mark.parametrize("text", ['{"value": NaN}', '{"value": Infinity}', '{"value": -Infinity}'])
+def test_json_numbers_fhir_cannot_carry_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a JSON number"):
+        loads(text)
 
 
 def test_bundles_are_refused_when_not_bundles_or_too_large() -> None:

@@ -190,6 +190,14 @@ def test_what_is_not_a_usable_bundle_is_refused_with_4xx(
         assert _issues(answer)
 
 
+def test_nan_in_a_bundle_is_refused_as_not_json(ehr: Any, served_model: ServedModel) -> None:
+    text = json.dumps(example_bundle()).replace("0.72", "NaN")
+    headers = {**served_model.headers, **FHIR}
+    answer = ehr.post(f"/fhir/predict?index_date={INDEX}", content=text, headers=headers)
+    assert answer.status_code == 400
+    assert [issue["code"] for issue in _issues(answer)] == ["structure"]
+
+
 def test_fhir_predict_needs_its_content_type_and_a_token(
     ehr: Any, served_model: ServedModel
 ) -> None:
