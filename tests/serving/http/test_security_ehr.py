@@ -38,6 +38,8 @@ def send(
 ) -> Any:
     async def go() -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kind = "application/fhir+json" if path.startswith("/fhir/") else "application/json"
+        headers["Content-Type"] = kind
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=guard), base_url="http://t"
         ) as client:
