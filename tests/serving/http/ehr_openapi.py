@@ -62,9 +62,13 @@ def _answers(content: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": "answer", "content": {content: {"schema": schema}}}
 
 
-def _errors(*statuses: int, content: str = "application/json") -> dict[str, Any]:
-    schema = _OUTCOME if content == "application/fhir+json" else _ERROR
-    return {str(status): _answers(content, schema) for status in statuses}
+def _errors(*statuses: int, fhir: bool = False) -> dict[str, Any]:
+    """Error answers: the guard's JSON ``error`` (401, 413, 415, 400 for a body that is not
+    JSON), and for the FHIR route also the OperationOutcome it answers itself."""
+    content = {"application/json": {"schema": _ERROR}}
+    if fhir:
+        content["application/fhir+json"] = {"schema": _OUTCOME}
+    return {str(status): {"description": "refused", "content": content} for status in statuses}
 
 
 _SERVICE_ID: Final = {
@@ -144,8 +148,7 @@ def document() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {fhir: {"schema": bundle}}},
                     "responses": {
                         "200": _answers(fhir, _RISK),
-                        **_errors(400, 413, 415, 422, content=fhir),
-                        **_errors(401),
+                        **_errors(400, 401, 413, 415, 422, fhir=True),
                     },
                 }
             },

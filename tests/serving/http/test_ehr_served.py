@@ -113,13 +113,24 @@ def test_the_real_server_answers_412_without_needed_prefetch(
     assert _hook(ehr_service, keys, body).status_code == 412
 
 
+def _feedback_line(log: Path, wait_seconds: float = 10.0) -> dict[str, Any]:
+    """The last feedback line of the audit log; the guard writes it once the answer is sent."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        lines = log.read_text().splitlines() if log.exists() else []
+        found = [json.loads(line) for line in lines if '"feedback"' in line]
+        if found or time.monotonic() > deadline:
+            assert found, "no feedback line in the audit log"
+            return found[-1]
+        time.sleep(0.1)
+
+
 def test_feedback_reaches_the_audit_log(
     ehr_service: RunningService, keys: Keys, served_model: ServedModel
 ) -> None:
     body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": INDEX}]}
     assert _hook(ehr_service, keys, body, "/feedback").status_code == 200
-    lines = Path(served_model.audit_log).read_text().splitlines()
-    entry = json.loads(next(line for line in reversed(lines) if "feedback" in line))
+    entry = _feedback_line(Path(served_model.audit_log))
     assert entry["feedback"] == {"accepted": 0, "overridden": 1}
     assert entry["caller"] == f"cds:{ISSUER}"
 
