@@ -71,6 +71,13 @@ def _errors(*statuses: int, fhir: bool = False) -> dict[str, Any]:
     return {str(status): {"description": "refused", "content": content} for status in statuses}
 
 
+def _not_found() -> dict[str, Any]:
+    """An unknown service id: MRBS's JSON error, or the router's plain text for a path it
+    cannot route at all (a control character in the id)."""
+    content = {"application/json": {"schema": _ERROR}, "text/plain": {"schema": {"type": "string"}}}
+    return {"description": "no such service", "content": content}
+
+
 _SERVICE_ID: Final = {
     "name": "service_id",
     "in": "path",
@@ -149,6 +156,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _answers(fhir, _RISK),
                         **_errors(400, 401, 413, 415, 422, fhir=True),
+                        **_errors(429, 504),
                     },
                 }
             },
@@ -164,7 +172,8 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _answers("application/json", cds_schema.RESPONSE),
-                        **_errors(400, 401, 404, 412, 415),
+                        **_errors(400, 401, 412, 413, 415, 429, 504),
+                        "404": _not_found(),
                     },
                 }
             },
@@ -177,7 +186,8 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _answers("application/json", {"type": "object"}),
-                        **_errors(400, 401, 404, 415),
+                        **_errors(400, 401, 413, 415, 429, 504),
+                        "404": _not_found(),
                     },
                 }
             },

@@ -8,6 +8,7 @@ from pathlib import Path
 from infra.settings import Settings
 from serving.http.settings import ServingSettings
 from tests.conftest import TRAINED
+from tests.serving.http.ehr_helpers import Keys
 
 #: Every field an audit line may carry, written out here (not read from the code under test);
 #: none of them holds a patient value or identifier.
@@ -36,6 +37,8 @@ class ServedModel:
     token: str
     environment: dict[str, str]
     folder: Path
+    #: The signing keys of the EHR the CDS Hooks tests play (trusted by `serving`).
+    ehr_keys: Keys
 
     @property
     def headers(self) -> dict[str, str]:

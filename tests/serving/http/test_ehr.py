@@ -7,7 +7,6 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +34,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def keys() -> Keys:
-    return Keys()
+def keys(served_model: ServedModel) -> Keys:
+    return served_model.ehr_keys
 
 
 @pytest.fixture(scope="module")
-def ehr(
-    served_model: ServedModel, keys: Keys, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    from starlette.testclient import TestClient
-
-    from serving.http.service import build_service
-
-    issuers = tmp_path_factory.mktemp("cds") / "issuers.json"
-    issuers.write_text(json.dumps({ISSUER: {"jwks": keys.jwks(), "origins": [ORIGIN]}}))
-    settings = served_model.serving.model_copy(update={"cds_issuers": issuers})
-    with TestClient(build_service(settings).to_asgi(), base_url="http://mrbs.test") as client:
-        yield client
+def ehr(client: Any) -> Any:
+    """The service in process (`client`); it trusts the tests' EHR (tests/serving/conftest.py)."""
+    return client
 
 
 def _fhir_post(client: Any, served: ServedModel, body: Any) -> Any:
@@ -211,7 +201,7 @@ def test_fhir_predict_needs_its_content_type_and_a_token(
 
 
 def _hook(client: Any, keys: Keys, service: str, body: Any, **token: Any) -> Any:
-    url = f"http://mrbs.test/cds-services/{service}"
+    url = f"http://testserver/cds-services/{service}"
     headers = {"Authorization": f"Bearer {keys.token(url, **token)}"}
     return client.post(f"/cds-services/{service}", json=body, headers=headers)
 
@@ -247,8 +237,8 @@ def test_patient_view_answers_a_card_with_the_probability(
     assert "Imputed" in card["detail"]
     assert "Intended use" in card["detail"]
     assert "interval" in card["detail"]
-    assert card["links"][0]["url"] == "http://mrbs.test/ui/"
-    assert card["source"]["url"] == "http://mrbs.test/ui/model-card"
+    assert card["links"][0]["url"] == "http://testserver/ui/"
+    assert card["source"]["url"] == "http://testserver/ui/model-card"
 
 
 def test_the_model_card_the_cards_link_is_served_without_a_token(
@@ -324,7 +314,7 @@ def _refused(answer: Any, reason: str) -> None:
 
 
 def test_a_replayed_token_is_refused(ehr: Any, keys: Keys) -> None:
-    url = f"http://mrbs.test/cds-services/{PATIENT_VIEW}"
+    url = f"http://testserver/cds-services/{PATIENT_VIEW}"
     headers = {"Authorization": f"Bearer {keys.token(url)}"}
     assert (
         ehr.post(f"/cds-services/{PATIENT_VIEW}", json=call(), headers=headers).status_code == 200
@@ -370,7 +360,7 @@ def test_no_token_and_a_bearer_token_are_refused(ehr: Any, served_model: ServedM
 def test_feedback_is_accepted_and_audited_without_patient_values(
     ehr: Any, keys: Keys, served_model: ServedModel
 ) -> None:
-    url = f"http://mrbs.test/cds-services/{PATIENT_VIEW}/feedback"
+    url = f"http://testserver/cds-services/{PATIENT_VIEW}/feedback"
     body = {
         "feedback": [
             {

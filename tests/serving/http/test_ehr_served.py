@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,20 +16,19 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from serving.http.launch import RunningService, mrbs_serve, running_service
+from serving.http.launch import RunningService
 from serving.http.schemas import example_patient
 from tests.serving.http import cds_schema, ehr_openapi
 from tests.serving.http.ehr_helpers import (
     FHIR,
     INDEX,
     ISSUER,
-    ORIGIN,
     PATIENT_VIEW,
     Keys,
     call,
     example_bundle,
 )
-from tests.serving.http.served import MODEL_URI, ServedModel
+from tests.serving.http.served import ServedModel
 
 pytestmark = pytest.mark.slow
 
@@ -38,21 +36,14 @@ GENERATED_CASES: Final = 60
 
 
 @pytest.fixture(scope="module")
-def keys() -> Keys:
-    return Keys()
+def keys(served_model: ServedModel) -> Keys:
+    return served_model.ehr_keys
 
 
 @pytest.fixture(scope="module")
-def ehr_service(
-    served_model: ServedModel, keys: Keys, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningService]:
-    folder = tmp_path_factory.mktemp("ehr-live")
-    issuers = folder / "issuers.json"
-    issuers.write_text(json.dumps({ISSUER: {"jwks": keys.jwks(), "origins": [ORIGIN]}}))
-    environment = {**served_model.environment, "MRBS_CDS_ISSUERS": str(issuers)}
-    command = mrbs_serve("--model", MODEL_URI)
-    with running_service(folder / "server.log", command, environment) as service:
-        yield service
+def ehr_service(live_service: RunningService) -> RunningService:
+    """`mrbs serve` as users start it, with ``MRBS_CDS_ISSUERS`` naming the tests' EHR."""
+    return live_service
 
 
 def _hook(service: RunningService, keys: Keys, body: Any, path: str = "", **claims: Any) -> Any:
@@ -113,24 +104,29 @@ def test_the_real_server_answers_412_without_needed_prefetch(
     assert _hook(ehr_service, keys, body).status_code == 412
 
 
-def _feedback_line(log: Path, wait_seconds: float = 10.0) -> dict[str, Any]:
-    """The last feedback line of the audit log; the guard writes it once the answer is sent."""
+def _feedback_lines(log: Path) -> list[dict[str, Any]]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [json.loads(line) for line in lines if '"feedback"' in line]
+
+
+def _next_feedback_line(log: Path, seen: int, wait_seconds: float = 10.0) -> dict[str, Any]:
+    """The first feedback line after the ``seen`` ones; the guard writes it once the answer
+    is sent, so it may come a moment after the response."""
     deadline = time.monotonic() + wait_seconds
-    while True:
-        lines = log.read_text().splitlines() if log.exists() else []
-        found = [json.loads(line) for line in lines if '"feedback"' in line]
-        if found or time.monotonic() > deadline:
-            assert found, "no feedback line in the audit log"
-            return found[-1]
+    while len(found := _feedback_lines(log)) <= seen:
+        assert time.monotonic() < deadline, "no new feedback line in the audit log"
         time.sleep(0.1)
+    return found[seen]
 
 
 def test_feedback_reaches_the_audit_log(
     ehr_service: RunningService, keys: Keys, served_model: ServedModel
 ) -> None:
     body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": INDEX}]}
+    log = Path(served_model.audit_log)
+    seen = len(_feedback_lines(log))
     assert _hook(ehr_service, keys, body, "/feedback").status_code == 200
-    entry = _feedback_line(Path(served_model.audit_log))
+    entry = _next_feedback_line(log, seen)
     assert entry["feedback"] == {"accepted": 0, "overridden": 1}
     assert entry["caller"] == f"cds:{ISSUER}"
 
