@@ -44,3 +44,28 @@ SLEDAI_TOTAL: Final = "sledai_2k_total"
 BILAG_PREFIX: Final = "bilag_"
 PGA: Final = "pga"
 RESCUE: Final = "rescue_therapy"
+
+
+def _patient_columns() -> tuple[str, ...]:
+    from features.record import EXCLUSIONS, INCLUSION
+
+    return (
+        PATIENT_ID,
+        SITE,
+        "age",
+        "sex",
+        "ethnicity",
+        "disease_duration",
+        "sdi",
+        "prednisone_mg_day",
+        "immunosuppressant",
+        "antimalarial",
+        "smoking_current",
+        "anti_sm_positive",
+        *(spec.name for spec in (*INCLUSION, *EXCLUSIONS)),
+    )
+
+
+#: The columns of the ``patients`` table, in order, as `mrbs simulate` and a Bulk FHIR export
+#: write them (the inclusion and exclusion facts last, as the record declares them).
+PATIENT_COLUMNS: Final = _patient_columns()

@@ -25,22 +25,7 @@ from simulator.sites import SiteProfile
 
 BoolArray = npt.NDArray[np.bool_]
 
-PATIENT_COLUMNS: Final = (
-    t.PATIENT_ID,
-    t.SITE,
-    "age",
-    "sex",
-    "ethnicity",
-    "disease_duration",
-    "sdi",
-    "prednisone_mg_day",
-    "immunosuppressant",
-    "antimalarial",
-    "smoking_current",
-    "anti_sm_positive",
-    *INCLUSION_FACTS,
-    *EXCLUSION_FACTS,
-)
+PATIENT_COLUMNS: Final = t.PATIENT_COLUMNS
 BOOLEAN_COLUMNS: Final = (
     "immunosuppressant",
     "antimalarial",

@@ -44,21 +44,7 @@ RESOURCE_FILES: Final = (
 #: The date `write_export` gives every simulated patient's baseline visit.
 EXPORT_INDEX_DATE: Final = dt.date(2024, 1, 1)
 OUTCOME_DAYS: Final = 7 * t.OUTCOME_WEEK
-PATIENT_COLUMNS: Final = (
-    t.PATIENT_ID,
-    t.SITE,
-    "age",
-    "sex",
-    "ethnicity",
-    "disease_duration",
-    "sdi",
-    "prednisone_mg_day",
-    "immunosuppressant",
-    "antimalarial",
-    "smoking_current",
-    "anti_sm_positive",
-    *m.FACT_FIELDS,
-)
+PATIENT_COLUMNS: Final = t.PATIENT_COLUMNS
 
 
 def is_export(folder: Path) -> bool:
